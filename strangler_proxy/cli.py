@@ -1,0 +1,238 @@
+"""The ``strangler`` command: one tool, one set of conventions.
+
+Exit codes, for every subcommand: 0 success; 1 the thing checked is not good (invalid table,
+failed gate); 2 usage error (bad flags, missing file). Errors go to stderr as ``file:line:
+message`` where there is a place to name.
+
+    strangler proxy --config routing.yaml            serve the table, hot-reloading it
+    strangler proxy --legacy URL --listen HOST:PORT  pure pass-through, no table
+    strangler validate [FILE]                        check a table without serving it
+    strangler routes [--config FILE] [--json]        the table as a readable list
+    strangler demo                                   the demo shop behind the proxy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+import yaml
+
+from .config import load_table, parse_listen, parse_table
+from .errors import ConfigError
+from .model import Listen, Mode, RoutingTable
+
+__all__ = ["main"]
+
+DEFAULT_CONFIG = os.environ.get("STRANGLER_CONFIG", "routing.yaml")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _listen(text: str) -> Listen:
+    parsed = parse_listen(text)
+    if isinstance(parsed, str):
+        raise argparse.ArgumentTypeError(f"{text!r}: {parsed}")
+    return parsed
+
+
+def _print_problems(err: ConfigError, stream: IO[str]) -> None:
+    for problem in err.problems:
+        print(problem, file=stream)
+
+
+# -- proxy -----------------------------------------------------------------------------------
+def _cmd_proxy(args: argparse.Namespace) -> int:
+    from .server import ProxyServer, run
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config_path: str | None
+    if args.legacy is not None:
+        if args.listen is None:
+            print("strangler proxy: --legacy needs --listen HOST:PORT", file=sys.stderr)
+            return EXIT_USAGE
+        text = yaml.safe_dump(
+            {"version": 1, "upstreams": {"legacy": args.legacy}, "default": "legacy"}
+        )
+        try:
+            table = parse_table(text, "--legacy")
+        except ConfigError as err:
+            _print_problems(err, sys.stderr)
+            return EXIT_USAGE
+        config_path = None
+    else:
+        config_path = args.config
+        try:
+            table = load_table(config_path)
+        except ConfigError as err:
+            _print_problems(err, sys.stderr)
+            return EXIT_FAILED
+    access: IO[str] | None
+    if args.access_log == "off":
+        access = None
+    elif args.access_log == "-":
+        access = sys.stdout
+    else:
+        access = open(args.access_log, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    server = ProxyServer(
+        table,
+        config_path=config_path,
+        listen=args.listen,
+        admin_listen=args.admin_listen,
+        access_log=access,
+    )
+    try:
+        run(server)
+    except OSError as err:  # e.g. the address is in use
+        print(f"strangler proxy: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# -- validate ---------------------------------------------------------------------------------
+def _cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        table = load_table(args.file)
+    except ConfigError as err:
+        _print_problems(err, sys.stdout)
+        return EXIT_FAILED
+    print(
+        f"{args.file}: valid: {len(table.routes)} routes, {len(table.upstreams)} upstreams, "
+        f"default {table.default}, sha256 {table.sha256[:12]}"
+    )
+    return EXIT_OK
+
+
+# -- routes -----------------------------------------------------------------------------------
+def _describe_match(table: RoutingTable, i: int) -> str:
+    m = table.routes[i].match
+    text = m.path if m.path is not None else f"{m.prefix}*"
+    if m.methods:
+        text = f"{','.join(sorted(m.methods))} {text}"
+    for h in m.headers:
+        text += f" [{h.name}{'' if h.value is None else '=' + h.value}]"
+    return text
+
+
+def routes_rows(table: RoutingTable) -> list[dict[str, str]]:
+    rows = []
+    for i, route in enumerate(table.routes):
+        if route.mode is Mode.CANARY:
+            weight = f"{route.weight}% ({route.sticky})"
+            upstream = f"{route.to} / {table.default}"
+        elif route.mode is Mode.EXTRACTED:
+            weight, upstream = "100%", str(route.to)
+        else:
+            weight, upstream = "-", table.default
+        rows.append(
+            {
+                "route": route.name,
+                "match": _describe_match(table, i),
+                "mode": route.mode.value,
+                "weight": weight,
+                "upstream": upstream,
+                "fallback": route.fallback or "-",
+            }
+        )
+    rows.append(
+        {
+            "route": "(default)",
+            "match": "everything else",
+            "mode": "legacy",
+            "weight": "-",
+            "upstream": table.default,
+            "fallback": "-",
+        }
+    )
+    return rows
+
+
+def _cmd_routes(args: argparse.Namespace) -> int:
+    try:
+        table = load_table(args.config)
+    except ConfigError as err:
+        _print_problems(err, sys.stderr)
+        return EXIT_FAILED
+    rows = routes_rows(table)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    cols = ["route", "match", "mode", "weight", "upstream", "fallback"]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    print("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
+    for r in rows:
+        print("  ".join(r[c].ljust(widths[c]) for c in cols).rstrip())
+    return EXIT_OK
+
+
+# -- demo -------------------------------------------------------------------------------------
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strangler",
+        description="Move a Django monolith to services one endpoint at a time.",
+        epilog="Exit codes: 0 ok, 1 check failed (invalid table, failed gate), 2 usage error.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("proxy", help="run the routing proxy")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--config", default=DEFAULT_CONFIG, help="routing table (default: %(default)s)"
+    )
+    src.add_argument(
+        "--legacy", metavar="URL", help="pass-through to this monolith, with no table at all"
+    )
+    p.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="public address")
+    p.add_argument("--admin-listen", type=_listen, metavar="HOST:PORT", help="admin API address")
+    p.add_argument(
+        "--access-log",
+        default="-",
+        metavar="PATH",
+        help="JSON access log: '-' for stdout (default), a file path, or 'off'",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=_cmd_proxy)
+
+    p = sub.add_parser("validate", help="check a routing table; print file:line: problems")
+    p.add_argument("file", nargs="?", default=DEFAULT_CONFIG, help="(default: %(default)s)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("routes", help="list the routing table")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="(default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_routes)
+
+    p = sub.add_parser("demo", help="run the demo shop (monolith, catalog service, proxy)")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="(default: %(default)s)")
+    p.add_argument("--var", default="var", help="folder for SQLite files and logs")
+    p.add_argument("--products", type=int, default=2000, help="demo catalog size")
+    p.add_argument(
+        "--check", action="store_true", help="start, check the tour's URLs, stop (for tests)"
+    )
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,491 @@
+"""The data path: match → decide → forward → respond, in one straight line.
+
+``Proxy.handle`` is the only request handler of the public port. Everything on the side (access
+log, metrics, shadow copies) hangs off :class:`~strangler_proxy.events.EventBus` and runs after
+the client's response is decided.
+
+Faithfulness rules (each covered by ``tests/strangler_proxy/test_forwarding.py``):
+
+* method, raw path and query (percent-encoding untouched), repeated headers and the body go to
+  the upstream as received; hop-by-hop headers and those named in ``Connection`` do not;
+* ``Host`` is kept; ``X-Forwarded-For/Proto/Host`` are set (client-supplied ones are replaced
+  unless the client is a trusted proxy); ``X-Request-ID`` is added when absent;
+* the response goes back with the upstream's status, headers (several ``Set-Cookie`` too) and
+  bytes (compressed stays compressed, ``HEAD`` keeps its ``Content-Length``); no header is
+  invented except the decision headers ``X-Strangler-Route`` / ``X-Strangler-Upstream`` (on
+  by default) and ``X-Strangler-Fallback`` / ``X-Strangler-Error`` when those happen;
+* bodies stream both ways: nothing is buffered whole, except response bodies of a known small
+  size, which are sent together with their headers in one write.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from ipaddress import ip_address
+from urllib.parse import unquote
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from . import canary
+from .errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from .events import EventBus, RequestCompleted
+from .model import Mode, ProxySettings, Route, RoutingTable, StickyKind, Upstream
+from .routing import Router
+
+__all__ = ["ActiveTable", "Proxy", "TableHolder", "create_session"]
+
+log = logging.getLogger("strangler.proxy")
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# methods whose requests may be sent again (to the fallback, or after a stale keep-alive)
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+SMALL_BODY = 64 * 1024  # known-length responses up to this size go out in one write
+ROUTE_HEADER = "X-Strangler-Route"
+UPSTREAM_HEADER = "X-Strangler-Upstream"
+FALLBACK_HEADER = "X-Strangler-Fallback"
+ERROR_HEADER = "X-Strangler-Error"
+DEFAULT_ROUTE_NAME = "(default)"
+
+
+def create_session() -> aiohttp.ClientSession:
+    """One pooled keep-alive client for every upstream.
+
+    Upstream keep-alive connections are closed by us after 4 s idle, before gunicorn's
+    5 s ``keepalive`` closes them, so a request rarely lands on a connection the server is
+    closing; when one does, idempotent requests are sent once more on a new connection.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=0, limit_per_host=0, keepalive_timeout=4.0, ttl_dns_cache=300
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        timeout=aiohttp.ClientTimeout(total=None),
+    )
+
+
+class _Balancer:
+    """Round robin over an upstream's instances (health and ejection arrive later)."""
+
+    __slots__ = ("_cycle", "timeout", "upstream")
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self._cycle: Iterator[str] = itertools.cycle(upstream.instances)
+        t = upstream.timeouts
+        self.timeout = aiohttp.ClientTimeout(
+            total=t.total, sock_connect=t.connect, sock_read=t.response
+        )
+
+    def pick(self) -> str:
+        return next(self._cycle)
+
+
+class ActiveTable:
+    """A validated table compiled for serving: router, balancers, generation number."""
+
+    def __init__(self, table: RoutingTable, generation: int) -> None:
+        self.table = table
+        self.generation = generation
+        self.router = Router(table)
+        self.balancers = {name: _Balancer(up) for name, up in table.upstreams.items()}
+        self.default = self.balancers[table.default]
+        self.loaded_at = time.time()
+
+
+class TableHolder:
+    """The one mutable reference the data path reads; a reload swaps it atomically."""
+
+    def __init__(self, table: RoutingTable) -> None:
+        self.active = ActiveTable(table, 1)
+
+    def swap(self, table: RoutingTable) -> ActiveTable:
+        self.active = ActiveTable(table, self.active.generation + 1)
+        return self.active
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    target: _Balancer
+    side: str | None  # "canary" / "legacy" for canary routes
+    fallback: _Balancer | None
+
+
+class _RelayResponse(web.StreamResponse):
+    """A response that carries the upstream's headers and adds none of aiohttp's defaults
+    (``Content-Type: application/octet-stream``, ``Date``, ``Server``) that the upstream did not
+    send. Framing headers (``Transfer-Encoding`` for the client's connection) stay aiohttp's."""
+
+    async def _prepare_headers(self) -> None:
+        headers = self._headers
+        had = (
+            "Content-Type" in headers,
+            "Date" in headers,
+            "Server" in headers,
+        )
+        await super()._prepare_headers()
+        for present, name in zip(had, ("Content-Type", "Date", "Server"), strict=True):
+            if not present:
+                headers.popall(name, None)
+
+
+class _OneWriteResponse(_RelayResponse):
+    _send_headers_immediately = False
+
+
+def _client_ip(request: web.BaseRequest) -> str:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return str(peer[0]) if peer else ""
+
+
+def _trusted(client: str, settings: ProxySettings) -> bool:
+    if not settings.trusted_proxies or not client:
+        return False
+    try:
+        addr = ip_address(client)
+    except ValueError:
+        return False
+    return any(addr in net for net in settings.trusted_proxies)
+
+
+class Proxy:
+    """The public port's request handler."""
+
+    def __init__(
+        self,
+        holder: TableHolder,
+        session: aiohttp.ClientSession,
+        completed: EventBus[RequestCompleted] | None = None,
+    ) -> None:
+        self.holder = holder
+        self.session = session
+        self.completed: EventBus[RequestCompleted] = completed or EventBus()
+
+    # -- 1. match and 2. decide -------------------------------------------------------------
+    @staticmethod
+    def _sticky_key(route: Route, request: web.BaseRequest, client: str) -> bytes:
+        sticky = route.sticky
+        value: str | None = None
+        if sticky.kind is StickyKind.HEADER:
+            value = request.headers.get(sticky.name)
+        elif sticky.kind is StickyKind.COOKIE:
+            value = request.cookies.get(sticky.name)
+        # no header/cookie: the client address keeps the user on one side meanwhile
+        return (value if value else client).encode("utf-8", "surrogateescape")
+
+    def _decide(
+        self, active: ActiveTable, route: Route | None, request: web.BaseRequest, client: str
+    ) -> _Decision:
+        if route is None or route.mode is Mode.LEGACY or route.mode is Mode.SHADOW:
+            return _Decision(active.default, None, None)
+        assert route.to is not None
+        fallback = active.balancers[route.fallback] if route.fallback else None
+        if route.mode is Mode.EXTRACTED:
+            return _Decision(active.balancers[route.to], None, fallback)
+        # canary
+        if canary.in_canary(self._sticky_key(route, request, client), route.weight):
+            return _Decision(active.balancers[route.to], "canary", fallback)
+        return _Decision(active.default, "legacy", None)
+
+    # -- 3. forward ---------------------------------------------------------------------------
+    @staticmethod
+    def _upstream_headers(
+        request: web.BaseRequest, settings: ProxySettings, client: str, request_id: str | None
+    ) -> CIMultiDict[str]:
+        raw = request.raw_headers
+        drop = HOP_BY_HOP
+        conn = request.headers.get("Connection")
+        if conn:
+            drop = drop | {t.strip().lower() for t in conn.split(",")}
+        trusted = _trusted(client, settings)
+        headers: CIMultiDict[str] = CIMultiDict()
+        prior_xff: list[str] = []
+        for k, v in raw:
+            name = k.decode("latin-1")
+            lower = name.lower()
+            if lower in drop or lower == "expect":
+                continue
+            if lower in _FORWARDED:
+                if not trusted:
+                    continue
+                if lower == "x-forwarded-for":
+                    prior_xff.append(v.decode("latin-1"))
+                    continue
+            headers.add(name, v.decode("latin-1"))
+        prior_xff.append(client)
+        headers["X-Forwarded-For"] = ", ".join(prior_xff)
+        if "X-Forwarded-Proto" not in headers:
+            headers["X-Forwarded-Proto"] = "https" if request.secure else "http"
+        if "X-Forwarded-Host" not in headers and request.host:
+            headers["X-Forwarded-Host"] = request.host
+        if request_id is not None:
+            headers["X-Request-ID"] = request_id
+        return headers
+
+    async def _send(
+        self,
+        balancer: _Balancer,
+        request: web.BaseRequest,
+        headers: CIMultiDict[str],
+        has_body: bool,
+    ) -> tuple[aiohttp.ClientResponse, str]:
+        """Send the request to one instance of ``balancer``'s upstream.
+
+        Translates aiohttp's client errors into :class:`UpstreamError` (the one boundary).
+        A connection the upstream closed while idle is retried once for requests without a body.
+        """
+        upstream = balancer.upstream.name
+        for attempt in (0, 1):
+            instance = balancer.pick()
+            url = URL(instance + request.raw_path, encoded=True)
+            try:
+                resp = await self.session.request(
+                    request.method,
+                    url,
+                    headers=headers,
+                    data=request.content if has_body else None,
+                    allow_redirects=False,
+                    timeout=balancer.timeout,
+                )
+                return resp, instance
+            except aiohttp.ServerDisconnectedError as err:
+                if attempt == 0 and not has_body and request.method in IDEMPOTENT:
+                    continue
+                raise UpstreamUnavailable(upstream, instance, "disconnected") from err
+            except aiohttp.ClientConnectorError as err:
+                raise UpstreamUnavailable(upstream, instance, "connect failed") from err
+            except (TimeoutError, aiohttp.ServerTimeoutError) as err:
+                raise UpstreamTimeout(upstream, instance, "timed out") from err
+            except (aiohttp.ClientError, OSError) as err:
+                raise UpstreamUnavailable(upstream, instance, type(err).__name__) from err
+        raise AssertionError("unreachable")
+
+    # -- the handler --------------------------------------------------------------------------
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        active = self.holder.active  # one snapshot for the whole request
+        settings = active.table.settings
+        client = _client_ip(request)
+        method = request.method
+        raw_path = request.raw_path
+
+        # 1. match
+        path = raw_path.split("?", 1)[0]
+        if "%" in path:
+            path = unquote(path)
+        match = active.router.match(method, path, request.headers)
+        route = match.route
+
+        # 2. decide
+        decision = self._decide(active, route, request, client)
+        request_id = request.headers.get("X-Request-ID") or ""
+        headers = self._upstream_headers(
+            request, settings, client, None if request_id else (request_id := os.urandom(16).hex())
+        )
+        x = _Exchange(active, route, decision.side, decision.target, request_id, client)
+        if match.append_slash and decision.target is not active.default:
+            return await self._finish(request, x, self._append_slash(request, x))
+
+        # 3. forward
+        has_body = request.body_exists
+        if has_body and settings.max_body_bytes is not None:
+            length = request.content_length
+            if length is not None and length > settings.max_body_bytes:
+                return await self._error(request, x, 413, "body_too_large")
+        try:
+            upstream_resp, x.instance = await self._send(x.target, request, headers, has_body)
+        except UpstreamError as err:
+            x.instance = err.instance
+            fallback = decision.fallback
+            if fallback is None or has_body or method not in IDEMPOTENT:
+                log.warning("request %s: %s", request_id, err)
+                return await self._error(request, x, err.status, err.reason)
+            log.warning(
+                "request %s: %s; falling back to %s", request_id, err, fallback.upstream.name
+            )
+            x.fallback, x.target = err.reason, fallback
+            try:
+                upstream_resp, x.instance = await self._send(fallback, request, headers, False)
+            except UpstreamError as err2:
+                x.instance = err2.instance
+                log.warning("request %s: fallback failed: %s", request_id, err2)
+                return await self._error(request, x, err2.status, err2.reason)
+
+        # 4. respond
+        x.status = upstream_resp.status
+        response = self._relay_head(upstream_resp, x)
+        try:
+            await response.prepare(request)
+            if isinstance(response, _OneWriteResponse):
+                body = await upstream_resp.read()
+                await response.write_eof(body)
+                x.sent = len(body)
+            else:
+                async for chunk in upstream_resp.content.iter_any():
+                    await response.write(chunk)
+                    x.sent += len(chunk)
+                await response.write_eof()
+        except (TimeoutError, aiohttp.ClientError) as err:
+            # the upstream broke off mid-body: the client must not mistake the truncated
+            # body for a whole one, so its connection is closed without a final chunk
+            log.warning("request %s: upstream body failed: %s", request_id, err)
+            if request.transport is not None:
+                request.transport.close()
+            x.error = "upstream_body_failed"
+        except (ConnectionResetError, RuntimeError):
+            x.error = "client_gone"  # the upstream connection is released below
+        finally:
+            upstream_resp.release()
+        self._emit(request, x)
+        return response
+
+    # -- responses the proxy writes itself ---------------------------------------------------
+    @staticmethod
+    def _decision_headers(headers: CIMultiDict[str], x: _Exchange) -> None:
+        if x.active.table.settings.decision_headers:
+            headers[ROUTE_HEADER] = x.route.name if x.route else DEFAULT_ROUTE_NAME
+            headers[UPSTREAM_HEADER] = x.target.upstream.name
+        if x.fallback is not None:
+            headers[FALLBACK_HEADER] = x.fallback
+
+    def _relay_head(self, upstream_resp: aiohttp.ClientResponse, x: _Exchange) -> _RelayResponse:
+        headers: CIMultiDict[str] = CIMultiDict()
+        drop = HOP_BY_HOP
+        conn = upstream_resp.headers.get("Connection")
+        if conn:
+            drop = drop | {t.strip().lower() for t in conn.split(",")}
+        for k, v in upstream_resp.raw_headers:
+            name = k.decode("latin-1")
+            if name.lower() not in drop:
+                headers.add(name, v.decode("latin-1"))
+        self._decision_headers(headers, x)
+        length = upstream_resp.content_length
+        cls = _OneWriteResponse if length is not None and length <= SMALL_BODY else _RelayResponse
+        return cls(status=upstream_resp.status, reason=upstream_resp.reason, headers=headers)
+
+    def _append_slash(self, request: web.BaseRequest, x: _Exchange) -> web.Response:
+        """Django's APPEND_SLASH answer: 301 to the same path with "/" added, query kept."""
+        path, sep, query = request.raw_path.partition("?")
+        resp = web.Response(status=301, content_type="text/html", charset="utf-8")
+        resp.headers["Location"] = path + "/" + sep + query
+        self._decision_headers(resp.headers, x)
+        return resp
+
+    async def _error(
+        self, request: web.BaseRequest, x: _Exchange, status: int, reason: str
+    ) -> web.StreamResponse:
+        """The proxy answers itself, in the monolith's (DRF's) error format, with a reason."""
+        resp = web.json_response(
+            {"detail": _ERROR_DETAIL.get(status, "Proxy error.")}, status=status
+        )
+        resp.headers[ERROR_HEADER] = reason
+        self._decision_headers(resp.headers, x)
+        if status == 413:
+            resp.force_close()  # the unread body must not be taken for the next request
+        x.error = reason
+        return await self._finish(request, x, resp)
+
+    async def _finish(
+        self, request: web.BaseRequest, x: _Exchange, resp: web.Response
+    ) -> web.StreamResponse:
+        x.status = resp.status
+        await resp.prepare(request)
+        await resp.write_eof()
+        self._emit(request, x)
+        return resp
+
+    def _emit(self, request: web.BaseRequest, x: _Exchange) -> None:
+        route = x.route
+        self.completed.emit(
+            RequestCompleted(
+                request_id=x.request_id,
+                method=request.method,
+                target=request.raw_path,
+                client=x.client,
+                route=route.name if route else None,
+                mode=route.mode.value if route else Mode.LEGACY.value,
+                upstream=x.target.upstream.name,
+                instance=x.instance,
+                status=x.status,
+                bytes_sent=x.sent,
+                started=x.started,
+                duration=time.perf_counter() - x.t0,
+                side=x.side,
+                fallback=x.fallback,
+                error=x.error,
+                generation=x.active.generation,
+            )
+        )
+
+
+_ERROR_DETAIL = {
+    413: "Request body too large.",
+    502: "The upstream service is unavailable.",
+    504: "The upstream service did not answer in time.",
+}
+
+
+class _Exchange:
+    """What the proxy decided and saw for one request; becomes a ``RequestCompleted``."""
+
+    __slots__ = (
+        "active",
+        "client",
+        "error",
+        "fallback",
+        "instance",
+        "request_id",
+        "route",
+        "sent",
+        "side",
+        "started",
+        "status",
+        "t0",
+        "target",
+    )
+
+    def __init__(
+        self,
+        active: ActiveTable,
+        route: Route | None,
+        side: str | None,
+        target: _Balancer,
+        request_id: str,
+        client: str,
+    ) -> None:
+        self.active = active
+        self.route = route
+        self.side = side
+        self.target = target
+        self.request_id = request_id
+        self.client = client
+        self.started = time.time()
+        self.t0 = time.perf_counter()
+        self.instance = ""
+        self.status = 0
+        self.sent = 0
+        self.fallback: str | None = None
+        self.error: str | None = None

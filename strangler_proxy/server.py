@@ -1,0 +1,130 @@
+"""Assemble and run the proxy: public port, admin port, hot reload, access log.
+
+    server = ProxyServer(table, config_path="routing.yaml")
+    await server.start()        # binds both ports
+    ...
+    await server.stop()         # stops accepting, lets requests in flight finish
+
+``run(...)`` wraps that for the command line, with uvloop when it is installed and a clean stop
+on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import IO
+
+import aiohttp
+from aiohttp import web
+
+from .accesslog import AccessLog
+from .admin import create_admin_app
+from .events import EventBus, RequestCompleted
+from .model import Listen, RoutingTable
+from .proxy import Proxy, TableHolder, create_session
+from .reload import Reloader
+
+__all__ = ["ProxyServer", "run"]
+
+log = logging.getLogger("strangler.server")
+
+
+class ProxyServer:
+    def __init__(
+        self,
+        table: RoutingTable,
+        *,
+        config_path: str | None = None,
+        listen: Listen | None = None,
+        admin_listen: Listen | None = None,
+        access_log: IO[str] | None = None,
+        reload_interval: float = 0.25,
+        shutdown_grace: float = 10.0,
+    ) -> None:
+        self.table = table
+        self.config_path = config_path
+        self.listen = listen or table.settings.listen
+        self.admin_listen = admin_listen or table.settings.admin_listen
+        self.access_log_stream = access_log
+        self.reload_interval = reload_interval
+        self.shutdown_grace = shutdown_grace
+        self.holder = TableHolder(table)
+        self.completed: EventBus[RequestCompleted] = EventBus()
+        self.reloader: Reloader | None = None
+        self.access_log: AccessLog | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._runners: list[web.BaseRunner] = []
+
+    async def start(self) -> None:
+        self._session = create_session()
+        if self.access_log_stream is not None:
+            self.access_log = AccessLog(self.access_log_stream)
+            self.completed.subscribe(self.access_log.record)
+            self.access_log.start()
+        proxy = Proxy(self.holder, self._session, self.completed)
+        if self.config_path is not None:
+            self.reloader = Reloader(self.config_path, self.holder, interval=self.reload_interval)
+            self.reloader.start()
+        # the low-level server: no router or middleware between the socket and Proxy.handle
+        public = web.ServerRunner(
+            web.Server(proxy.handle, access_log=None), shutdown_timeout=self.shutdown_grace
+        )
+        admin = web.AppRunner(
+            create_admin_app(
+                self.holder,
+                self.reloader,
+                {"listen": str(self.listen), "admin_listen": str(self.admin_listen)},
+            ),
+            access_log=None,
+            shutdown_timeout=2.0,
+        )
+        for runner, where in ((public, self.listen), (admin, self.admin_listen)):
+            await runner.setup()
+            self._runners.append(runner)
+            await web.TCPSite(runner, where.host, where.port, backlog=1024).start()
+        log.info(
+            "strangler proxy on http://%s (admin http://%s), table generation %d, %d routes",
+            self.listen,
+            self.admin_listen,
+            self.holder.active.generation,
+            len(self.table.routes),
+        )
+
+    async def stop(self) -> None:
+        if self.reloader is not None:
+            await self.reloader.stop()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        if self._session is not None:
+            await self._session.close()
+        if self.access_log is not None:
+            await self.access_log.stop()
+
+
+async def _serve(server: ProxyServer) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    print(f"ready: proxy http://{server.listen} admin http://{server.admin_listen}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: finishing requests in flight")
+        await server.stop()
+
+
+def run(server: ProxyServer) -> None:
+    """Serve until SIGINT/SIGTERM, on uvloop when available."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        asyncio.run(_serve(server))
+    else:
+        uvloop.run(_serve(server))

@@ -1,0 +1,151 @@
+"""The ``strangler`` command: validate, routes, the pass-through proxy, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from strangler_proxy.testing import Process, free_port
+from strangler_proxy.testing.harness import FakeUpstreamProcess, ProxyProcess, table_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def strangler(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "strangler_proxy", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_validate_valid_file() -> None:
+    result = strangler("validate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("routing.yaml: valid: 5 routes, 2 upstreams, default legacy")
+
+
+def test_validate_names_file_and_line(tmp_path: Path) -> None:
+    broken = tmp_path / "routing.yaml"
+    broken.write_text(
+        "version: 1\n"
+        "upstreams:\n"
+        "  legacy: http://127.0.0.1:8000\n"
+        "  catalog: http://127.0.0.1:8101\n"
+        "default: legacy\n"
+        "routes:\n"
+        "  - name: detail\n"
+        "    match: {path: /api/products/}\n"
+        "    mode: canary\n"
+        "    to: catalog\n"
+        "    weight: 120\n"
+        "  - name: other\n"
+        "    match: {prefix: /api/other/}\n"
+        "    mode: extracted\n"
+        "    to: nowhere\n"
+    )
+    result = strangler("validate", "routing.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "routing.yaml:11: routes[0].weight: must be an integer 0..100, got 120"
+    assert lines[1].startswith("routing.yaml:15: routes[1].to: unknown upstream 'nowhere'")
+    assert len(lines) == 2
+
+
+def test_validate_missing_file(tmp_path: Path) -> None:
+    result = strangler("validate", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 1
+    assert "cannot read" in result.stdout
+
+
+def test_usage_error_exit_code() -> None:
+    result = strangler("proxy", "--listen", "not-an-address")
+    assert result.returncode == 2
+    assert "HOST:PORT" in result.stderr or "host:port" in result.stderr
+
+
+def test_routes_lists_the_table() -> None:
+    result = strangler("routes")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ROUTE", "MATCH", "MODE", "WEIGHT", "UPSTREAM", "FALLBACK"]
+    detail = next(line for line in lines if line.startswith("product-detail "))
+    assert "canary" in detail and "25%" in detail and "catalog / legacy" in detail
+    rows = json.loads(strangler("routes", "--json").stdout)
+    assert rows[-1]["route"] == "(default)" and rows[-1]["upstream"] == "legacy"
+    assert {r["route"]: r["mode"] for r in rows}["product-list"] == "extracted"
+
+
+def test_passthrough_mode(legacy: FakeUpstreamProcess) -> None:
+    with ProxyProcess.passthrough(legacy.url) as proxy:
+        resp = httpx.get(proxy.url + "/anything/at/all?x=1")
+        assert resp.status_code == 200
+        assert resp.json()["target"] == "/anything/at/all?x=1"
+        assert resp.headers["x-strangler-route"] == "(default)"
+        table = httpx.get(proxy.admin_url + "/table").json()
+        assert table["routes"] == [] and table["default"] == "legacy"
+        # the admin API is not on the public port: /table there is the monolith's
+        assert httpx.get(proxy.url + "/table").json()["name"] == "legacy"
+        assert httpx.get(proxy.admin_url + "/reload").status_code == 404
+
+
+def test_passthrough_needs_listen(legacy: FakeUpstreamProcess) -> None:
+    result = strangler("proxy", "--legacy", legacy.url)
+    assert result.returncode == 2
+    assert "--listen" in result.stderr
+
+
+def test_passthrough_rejects_bad_url() -> None:
+    result = strangler("proxy", "--legacy", "ftp://x", "--listen", "127.0.0.1:1")
+    assert result.returncode == 2
+    assert "http://" in result.stderr
+
+
+def test_proxy_refuses_invalid_table(tmp_path: Path) -> None:
+    config = tmp_path / "routing.yaml"
+    config.write_text("version: 1\n")
+    result = strangler("proxy", "--config", str(config))
+    assert result.returncode == 1
+    assert f"{config}:" in result.stderr
+
+
+def test_listen_addresses_come_from_the_table(tmp_path: Path, legacy: FakeUpstreamProcess) -> None:
+    port, admin_port = free_port(), free_port()
+    config = tmp_path / "routing.yaml"
+    config.write_text(
+        table_yaml(
+            {"legacy": legacy.url},
+            listen=f"127.0.0.1:{port}",
+            admin={"listen": f"127.0.0.1:{admin_port}"},
+        )
+    )
+    argv = [sys.executable, "-m", "strangler_proxy", "proxy", "--config", str(config)]
+    with Process(argv, name="proxy-from-table") as proc:
+        proc.wait_http(f"http://127.0.0.1:{admin_port}/healthz", status=200)
+        assert httpx.get(f"http://127.0.0.1:{port}/x").json()["name"] == "legacy"
+
+
+def test_flags_override_the_table_listen(tmp_path: Path, legacy: FakeUpstreamProcess) -> None:
+    text = table_yaml({"legacy": legacy.url}, listen="127.0.0.1:1", admin={"listen": "127.0.0.1:2"})
+    with ProxyProcess.from_yaml(text, tmp_path) as proxy:
+        assert httpx.get(proxy.url + "/x").status_code == 200
+        info = httpx.get(proxy.admin_url + "/table").json()
+        assert info["listen"] == "127.0.0.1:1"  # what the file says
+        assert info["listening"] == {
+            "listen": f"127.0.0.1:{proxy.port}",
+            "admin_listen": f"127.0.0.1:{proxy.admin_port}",
+        }
+
+
+def test_readme_validate_example_is_true(tmp_path: Path) -> None:
+    """The README shows what `strangler validate` prints for `weight: 120` in routing.yaml."""
+    readme = (REPO / "README.md").read_text()
+    shown = next(line for line in readme.splitlines() if line.startswith("routing.yaml:"))
+    text = (REPO / "routing.yaml").read_text()
+    assert text.count("weight: 25") == 1
+    (tmp_path / "routing.yaml").write_text(text.replace("weight: 25", "weight: 120"))
+    result = strangler("validate", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [shown]

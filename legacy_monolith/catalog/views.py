@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import mixins, permissions, viewsets
+from rest_framework.filters import SearchFilter
+
+from legacy_monolith.catalog.filters import ProductFilter, StableOrderingFilter
+from legacy_monolith.catalog.models import Category, Product
+from legacy_monolith.catalog.permissions import IsStaffOrReadOnly
+from legacy_monolith.catalog.serializers import CategorySerializer, ProductSerializer
+
+
+class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Category.objects.order_by("id")
+    serializer_class = CategorySerializer
+    permission_classes = [permissions.AllowAny]
+    filter_backends: list[type] = []
+
+
+class ProductViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Product.objects.select_related("category").order_by("id")
+    serializer_class = ProductSerializer
+    permission_classes = [IsStaffOrReadOnly]
+    filter_backends = [DjangoFilterBackend, SearchFilter, StableOrderingFilter]
+    filterset_class = ProductFilter
+    search_fields = ["name", "description", "sku"]
+    ordering_fields = ["price", "name", "created_at", "stock", "id"]
+    ordering = ["id"]

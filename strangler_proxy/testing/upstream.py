@@ -12,7 +12,7 @@ Behaviour by path (the query tunes it):
     /status/NNN              that status, echo body
     /slow?delay=S            answers after S seconds
     /stream?chunks=N&size=B  chunked response, N chunks of B bytes
-    /gated?key=K             first chunk at once, the rest after GET /release?key=K
+    .../gated?key=K          first chunk at once, the rest after GET /release?key=K
     /release?key=K           releases /gated
     /bytes?size=N            N bytes with Content-Length, written in 64 KiB pieces
     /cookies                 three Set-Cookie headers
@@ -188,7 +188,7 @@ class FakeUpstream:
                     writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                     await writer.drain()
                 writer.write(b"0\r\n\r\n")
-        elif path == "/gated":
+        elif path.endswith("/gated"):
             gate = self.gates.setdefault(q.get("key", ""), asyncio.Event())
             writer.write(self._head(200, [*std, ("Transfer-Encoding", "chunked")]))
             writer.write(b"5\r\nfirst\r\n")

@@ -114,9 +114,8 @@ def test_manual_reload_through_admin_api(
 def test_reloads_under_traffic_lose_no_request(
     proxy: ProxyProcess, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess
 ) -> None:
-    """Requests run continuously on four threads while the table flips 10 times (each valid
-    write follows a broken one, which the watcher may or may not catch in between); every
-    single request must succeed."""
+    """Requests run continuously on four threads while the table flips 10 times, each valid
+    edit preceded by a broken one that is rejected; every single request must succeed."""
     assert proxy.config is not None
     stop = threading.Event()
     failures: list[str] = []
@@ -145,15 +144,20 @@ def test_reloads_under_traffic_lose_no_request(
         for i in range(10):
             mode = "extracted" if i % 2 == 0 else "legacy"
             want = "catalog" if mode == "extracted" else "legacy"
-            proxy.config.write_text("routes: [\n")  # broken: must change nothing
-            proxy.config.write_text(table(legacy.url, catalog.url, mode))
-            generation = i + 2
+            generation = i + 1
+            proxy.config.write_text(f"routes: [\n# broken {i}\n")  # must change nothing
             wait_until(
-                lambda g=generation: (
-                    httpx.get(proxy.admin_url + "/table").json()["generation"] >= g
+                lambda: not httpx.get(proxy.admin_url + "/reload").json()["ok"],
+                timeout=5,
+                what="the broken edit to be rejected",
+            )
+            proxy.config.write_text(table(legacy.url, catalog.url, mode))
+            wait_until(
+                lambda g=generation + 1: (
+                    httpx.get(proxy.admin_url + "/table").json()["generation"] == g
                 ),
                 timeout=5,
-                what=f"generation {generation}",
+                what=f"generation {generation + 1}",
             )
             wait_until(lambda w=want: served_by(proxy) == w, timeout=5, what=want)
     finally:
@@ -162,3 +166,22 @@ def test_reloads_under_traffic_lose_no_request(
             t.join()
     assert failures == []
     assert counts["legacy"] > 0 and counts["catalog"] > 0
+
+
+def test_request_in_flight_finishes_on_its_table(
+    proxy: ProxyProcess, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess
+) -> None:
+    """A response still streaming from the monolith when the route moves to the service
+    completes from the monolith; the next request goes to the service."""
+    assert proxy.config is not None
+    with httpx.Client(timeout=10) as client:
+        with client.stream("GET", proxy.url + "/items/gated?key=inflight") as resp:
+            chunks = resp.iter_raw()
+            assert next(chunks) == b"first"
+            proxy.config.write_text(table(legacy.url, catalog.url, "extracted"))
+            wait_until(lambda: served_by(proxy) == "catalog", timeout=3, what="the edit")
+            client.get(legacy.url + "/release?key=inflight")
+            rest = b"".join(chunks)
+        assert resp.status_code == 200
+        assert resp.headers["x-upstream-name"] == "legacy"
+        assert rest == b"rest"

@@ -19,7 +19,11 @@ from flask import Flask
 
 from extracted.catalog.api import ENGINE_KEY, TRUST_FORWARDED_KEY, register
 from extracted.catalog.schema import ensure_schema
-from extracted.common import create_engine_from_url, install_error_handlers
+from extracted.common import (
+    create_engine_from_url,
+    install_error_handlers,
+    install_request_transactions,
+)
 from extracted.common.wire import install_request_id
 
 __all__ = ["DEFAULT_DATABASE_URL", "create_app", "settings_from_env"]
@@ -47,5 +51,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions[ENGINE_KEY] = engine
     install_error_handlers(app)
     install_request_id(app)
+    install_request_transactions(app, engine)  # writes roll back for dry-run shadow copies
     register(app)
     return app

@@ -5,9 +5,17 @@
 - :mod:`.pagination`: DRF ``PageNumberPagination`` (page/page_size, absolute next/previous).
 - :mod:`.wire`: Django ``QueryDict`` lookups, DRF's JSON renderer, ``X-Request-ID``.
 - :mod:`.dburl`: ``DATABASE_URL`` → SQLAlchemy engine.
+- :mod:`.dryrun`: one transaction per request, always rolled back for the proxy's dry-run
+  shadow copies (``X-Strangler-Dry-Run: 1``).
 """
 
 from extracted.common.dburl import create_engine_from_url, to_sqlalchemy_url
+from extracted.common.dryrun import (
+    DRY_RUN_HEADER,
+    install_request_transactions,
+    is_dry_run,
+    request_connection,
+)
 from extracted.common.errors import (
     APIError,
     NotFound,
@@ -24,6 +32,7 @@ from extracted.common.pagination import (
 from extracted.common.wire import QueryParams, json_response, query_params
 
 __all__ = [
+    "DRY_RUN_HEADER",
     "APIError",
     "NotFound",
     "Page",
@@ -33,9 +42,12 @@ __all__ = [
     "build_absolute_uri",
     "create_engine_from_url",
     "install_error_handlers",
+    "install_request_transactions",
+    "is_dry_run",
     "json_response",
     "query_params",
     "remove_query_param",
     "replace_query_param",
+    "request_connection",
     "to_sqlalchemy_url",
 ]

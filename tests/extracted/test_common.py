@@ -18,7 +18,8 @@ def test_public_api_is_pinned() -> None:
             "APIError", "NotFound", "Page", "PageRequest", "QueryParams", "ValidationFailed",
             "build_absolute_uri", "create_engine_from_url", "install_error_handlers",
             "json_response", "query_params", "remove_query_param", "replace_query_param",
-            "to_sqlalchemy_url",
+            "to_sqlalchemy_url", "DRY_RUN_HEADER", "install_request_transactions", "is_dry_run",
+            "request_connection",
         ]
     )  # fmt: skip
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -238,6 +238,30 @@ class Reader:
         self.problem(path, f"must be {what}, got {show(value)}")
         return None
 
+    def numbers(
+        self, spec: Mapping[str, object], path: str, fields: Sequence[Field]
+    ) -> dict[str, int | float]:
+        """The numeric ``fields`` present in ``spec``, each checked against its range."""
+        found: dict[str, int | float] = {}
+        for f in fields:
+            if f.key not in spec:
+                continue
+            given = spec[f.key]
+            if f.integer:
+                number = self.integer(given, child(path, f.key), int(f.low), _int_or_none(f.high))
+                if number is not None:
+                    found[f.key] = number
+                continue
+            ok = isinstance(given, int | float) and not isinstance(given, bool)
+            if ok:
+                low_ok = given > f.low if f.above else given >= f.low  # type: ignore[operator]
+                ok = low_ok and (f.high is None or given <= f.high)  # type: ignore[operator]
+            if ok:
+                found[f.key] = float(given)  # type: ignore[arg-type]
+            else:
+                self.problem(child(path, f.key), f"must be {f.what}, got {show(given)}")
+        return found
+
     def integer(self, value: object, path: str, low: int, high: int | None) -> int | None:
         """An int in ``low..high`` (``high=None``: no upper bound); booleans are refused."""
         number = isinstance(value, int) and not isinstance(value, bool)
@@ -246,6 +270,37 @@ class Reader:
         what = f"an integer {low}..{high}" if high is not None else f"an integer >= {low}"
         self.problem(path, f"must be {what}, got {show(value)}")
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A numeric setting: ``Field("timeout", "a positive number of seconds", above=True)``."""
+
+    key: str
+    what: str  # "must be {what}, got ..."
+    low: float = 0.0
+    high: float | None = None
+    above: bool = False  # low is exclusive
+    integer: bool = False
+
+
+def seconds(key: str, *, zero: bool = False) -> Field:
+    if zero:
+        return Field(key, "a number of seconds >= 0")
+    return Field(key, "a positive number of seconds", above=True)
+
+
+def count(key: str, low: int = 1, high: int | None = None) -> Field:
+    return Field(key, "", low, high, integer=True)
+
+
+def share(key: str, high: float = 1.0) -> Field:
+    scale = "0..1" if high == 1.0 else f"0..{high:g}"
+    return Field(key, f"a number {scale}", 0.0, high)
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 # --- the syntax of the values a table holds: str → reason it is wrong, or None -----------------

@@ -8,7 +8,8 @@ and counted rather than letting memory grow or the request path wait.
      "target": "/api/products/7/", "route": "product-detail", "mode": "canary",
      "side": "canary", "upstream": "catalog", "instance": "http://127.0.0.1:8101",
      "status": 200, "bytes": 512, "duration_ms": 3.1, "fallback": null, "error": null,
-     "generation": 3, "client": "127.0.0.1"}
+     "generation": 3, "upstream_ms": 2.8, "retries": 0, "breaker": "closed",
+     "client": "127.0.0.1"}
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ class AccessLog:
                         "fallback": e.fallback,
                         "error": e.error,
                         "generation": e.generation,
+                        "upstream_ms": None
+                        if e.upstream_latency is None
+                        else round(e.upstream_latency * 1000, 3),
+                        "retries": e.retries,
+                        "breaker": e.breaker,
                         "client": e.client,
                     },
                     separators=(",", ":"),

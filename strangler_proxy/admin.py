@@ -8,12 +8,14 @@ POST /reload    reload the file now (same result shape); 409 with problems when 
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
 from .events import ReloadFinished
+from .metrics import Registry
 from .model import Route, RoutingTable
 from .proxy import TableHolder
 from .reload import Reloader
@@ -22,6 +24,7 @@ __all__ = ["create_admin_app", "route_dict", "table_dict"]
 
 HOLDER = web.AppKey("holder", TableHolder)
 LISTENING = web.AppKey("listening", dict)
+METRICS = web.AppKey("metrics", Registry)
 RELOADER = web.AppKey("reloader", Reloader)
 
 
@@ -59,7 +62,11 @@ def table_dict(table: RoutingTable) -> dict[str, Any]:
         "upstreams": {
             name: {
                 "instances": list(up.instances),
-                "health": up.health,
+                "health": asdict(up.health) if up.health else None,
+                "balance": up.balance.value,
+                "outlier": asdict(up.outlier),
+                "breaker": asdict(up.breaker),
+                "max_concurrent": up.max_concurrent,
                 "timeouts": asdict(up.timeouts),
             }
             for name, up in table.upstreams.items()
@@ -101,17 +108,54 @@ async def _reload(request: web.Request) -> web.Response:
     return web.json_response(reload_dict(result), status=200 if result.ok else 409)
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    text = request.app[METRICS].render()
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+async def _upstreams(request: web.Request) -> web.Response:
+    holder = request.app[HOLDER]
+    now = time.monotonic()
+    body = {
+        name: {
+            "breaker": rt.breaker.state.value,
+            "failure_rate": rt.breaker.failure_rate,
+            "inflight": rt.inflight,
+            "retries": rt.retries,
+            "ejections": rt.ejections,
+            "instances": [
+                {
+                    "url": inst.url,
+                    "healthy": inst.healthy,
+                    "ejected": inst.ejected_until > now,
+                    "outstanding": inst.outstanding,
+                    "registered": inst.registered,
+                }
+                for inst in rt.pool.instances
+            ],
+        }
+        for name, rt in holder.runtimes.by_name.items()
+    }
+    return web.json_response(body)
+
+
 def create_admin_app(
-    holder: TableHolder, reloader: Reloader | None, listening: dict[str, str]
+    holder: TableHolder,
+    reloader: Reloader | None,
+    listening: dict[str, str],
+    metrics: Registry | None = None,
 ) -> web.Application:
     """``listening``: the addresses actually bound (flags may override the table's)."""
     app = web.Application()
     app[HOLDER] = holder
     app[LISTENING] = listening
+    app[METRICS] = metrics or Registry()
     if reloader is not None:
         app[RELOADER] = reloader
     app.router.add_get("/healthz", _health)
     app.router.add_get("/table", _table)
     app.router.add_get("/reload", _last_reload)
     app.router.add_post("/reload", _reload)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/upstreams", _upstreams)
     return app

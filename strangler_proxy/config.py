@@ -24,7 +24,7 @@ import hashlib
 import ipaddress
 import os
 import re
-from typing import TypeGuard
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from ._yaml import (
@@ -36,16 +36,23 @@ from ._yaml import (
     check_prefix,
     child,
     compose,
+    count,
     parse_listen,
+    seconds,
+    share,
     show,
     url_problem,
 )
 from .errors import ConfigError, Problem
 from .model import (
+    Balance,
+    BreakerSettings,
     HeaderCondition,
+    HealthSpec,
     Listen,
     MatchSpec,
     Mode,
+    Outlier,
     ProxySettings,
     Route,
     RoutingTable,
@@ -61,6 +68,36 @@ __all__ = ["check_path_template", "load_table", "parse_listen", "parse_table"]
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 MODES = ("legacy", "canary", "extracted")
 TOP_KEYS = ("version", "listen", "admin", "proxy", "upstreams", "default", "routes")
+UPSTREAM_KEYS = (
+    "instances",
+    "health",
+    "timeouts",
+    "balance",
+    "outlier",
+    "breaker",
+    "max_concurrent",
+)
+BALANCES = ("round_robin", "least_outstanding")
+HEALTH_WHAT = "a path such as /healthz, or a mapping with path, interval, timeout, thresholds"
+HEALTH_FIELDS = (
+    seconds("interval"),
+    seconds("timeout"),
+    count("healthy_threshold"),
+    count("unhealthy_threshold"),
+)
+OUTLIER_FIELDS = (
+    count("consecutive_failures"),
+    seconds("ejection_time"),
+    seconds("max_ejection_time"),
+    count("max_ejected_percent", 0, 100),
+)
+BREAKER_FIELDS = (
+    share("failure_rate", 100.0),
+    count("window"),
+    count("minimum_calls"),
+    seconds("open_for"),
+    count("half_open_calls"),
+)
 ROUTE_KEYS = ("name", "match", "mode", "to", "weight", "sticky", "fallback")
 _NOT_YET = {"shadow": "shadow settings are not available yet in this version of the kit"}
 
@@ -215,19 +252,50 @@ class _Checker(Reader):
             body = {"instances": [body] if isinstance(body, str) else body}
             self.doc.lines.setdefault(child(path, "instances"), self.doc.line(path))
         what = "a URL, a list of URLs, or a mapping with instances"
-        spec = self.mapping(body, path, ("instances", "health", "timeouts"), what)
+        spec = self.mapping(body, path, UPSTREAM_KEYS, what)
         if spec is None or not self.required(spec, "instances", path, "a list of base URLs"):
             return None
+        before = len(self.problems)
         instances = self.instances(spec["instances"], child(path, "instances"))
-        health = spec.get("health")
-        if health is not None and not (_is_str(health) and health.startswith("/")):
-            self.problem(
-                child(path, "health"), f"must be a path starting with '/', got {show(health)}"
-            )
+        health = self.health(spec["health"], child(path, "health")) if "health" in spec else None
         timeouts = self.timeouts(_absent_is_empty(spec, "timeouts"), child(path, "timeouts"))
-        if instances is None or timeouts is None:
+        options: dict[str, Any] = {}
+        if "balance" in spec:
+            where = child(path, "balance")
+            choice = spec["balance"]
+            if choice in BALANCES:
+                options["balance"] = Balance(choice)
+            else:
+                self.problem(where, f"must be round_robin or least_outstanding, got {show(choice)}")
+        for key, fields, cls in (
+            ("outlier", OUTLIER_FIELDS, Outlier),
+            ("breaker", BREAKER_FIELDS, BreakerSettings),
+        ):
+            block = self.mapping(
+                _absent_is_empty(spec, key), child(path, key), [f.key for f in fields]
+            )
+            if block:
+                options[key] = cls(**self.numbers(block, child(path, key), fields))  # type: ignore[arg-type]
+        if "max_concurrent" in spec:
+            options["max_concurrent"] = self.integer(
+                spec["max_concurrent"], child(path, "max_concurrent"), 1, None
+            )
+        if len(self.problems) > before or instances is None or timeouts is None:
             return None
-        return Upstream(name, instances, health if _is_str(health) else None, timeouts)
+        return Upstream(name, instances, health, timeouts, **options)
+
+    def health(self, value: object, path: str) -> HealthSpec | None:
+        """``/healthz`` or ``{path: /healthz, interval: 5, timeout: 2, ...}``."""
+        spec = {"path": value} if isinstance(value, str) else value
+        block = self.mapping(spec, path, ["path", *(f.key for f in HEALTH_FIELDS)], HEALTH_WHAT)
+        if block is None or not self.required(block, "path", path, "the path to ask, /healthz"):
+            return None
+        where = path if isinstance(value, str) else child(path, "path")
+        check = block["path"]
+        if not (_is_str(check) and check.startswith("/")):
+            self.problem(where, f"must be a path starting with '/', got {show(check)}")
+            return None
+        return HealthSpec(check, **self.numbers(block, path, HEALTH_FIELDS))  # type: ignore[arg-type]
 
     def instances(self, value: object, path: str) -> tuple[str, ...] | None:
         if not isinstance(value, list) or not value:

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "CircuitOpen",
     "ConfigError",
     "Problem",
     "StranglerError",
+    "UpstreamBusy",
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
@@ -68,3 +70,17 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     reason = "upstream_timeout"
+
+
+class CircuitOpen(UpstreamError):
+    """The upstream's circuit breaker is open: failing fast instead of piling on."""
+
+    status = 503
+    reason = "circuit_open"
+
+
+class UpstreamBusy(UpstreamError):
+    """The upstream already has ``max_concurrent`` requests in flight."""
+
+    status = 503
+    reason = "upstream_busy"

@@ -42,6 +42,9 @@ class RequestCompleted:
     fallback: str | None
     error: str | None  # reason code when the proxy answered itself (502/504/...)
     generation: int
+    upstream_latency: float | None = None  # seconds until the upstream's response headers
+    retries: int = 0  # attempts on another instance
+    breaker: str = "closed"  # the serving upstream's breaker state when the request ended
 
 
 @dataclass(frozen=True, slots=True)

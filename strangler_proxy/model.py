@@ -20,10 +20,14 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 
 __all__ = [
+    "Balance",
+    "BreakerSettings",
     "HeaderCondition",
+    "HealthSpec",
     "Listen",
     "MatchSpec",
     "Mode",
+    "Outlier",
     "ProxySettings",
     "Route",
     "RoutingTable",
@@ -71,12 +75,55 @@ class Timeouts:
     total: float | None = None
 
 
+class Balance(enum.Enum):
+    """How an upstream's instances share its requests."""
+
+    ROUND_ROBIN = "round_robin"  # each eligible instance in turn (Ribbon's default)
+    LEAST_OUTSTANDING = "least_outstanding"  # the one with the fewest requests in flight
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSpec:
+    """Active health checks: GET ``path`` every ``interval`` s; 2xx within ``timeout`` passes."""
+
+    path: str
+    interval: float = 5.0
+    timeout: float = 2.0
+    healthy_threshold: int = 2  # passes in a row that bring an instance back
+    unhealthy_threshold: int = 2  # failures in a row that take it out
+
+
+@dataclass(frozen=True, slots=True)
+class Outlier:
+    """Passive outlier ejection (defaults as Ribbon users expect: 3 failures, 30 s)."""
+
+    consecutive_failures: int = 3
+    ejection_time: float = 30.0  # seconds; doubles with each repeated ejection
+    max_ejection_time: float = 300.0
+    max_ejected_percent: int = 50  # never more than this share of the instances out at once
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    """Circuit breaker per upstream (see :mod:`strangler_proxy.breaker`)."""
+
+    failure_rate: float = 50.0  # percent of failed calls in the window that opens it
+    window: int = 20  # the last N calls
+    minimum_calls: int = 10  # no verdict on fewer calls
+    open_for: float = 30.0  # seconds open before trial calls are let through
+    half_open_calls: int = 3  # trial calls; all must succeed to close
+
+
 @dataclass(frozen=True, slots=True)
 class Upstream:
     name: str
     instances: tuple[str, ...]  # base URLs without path, e.g. "http://127.0.0.1:8000"
-    health: str | None = None  # health-check path, e.g. "/healthz"
+    health: HealthSpec | None = None  # active checks (None: passive ejection only)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    balance: Balance = Balance.ROUND_ROBIN
+    outlier: Outlier = field(default_factory=Outlier)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    max_concurrent: int | None = None  # requests in flight beyond this get 503 (None: no cap)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,25 +20,33 @@ Faithfulness rules (each covered by ``tests/strangler_proxy/test_forwarding.py``
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from ipaddress import ip_address
+from typing import TypeAlias
 from urllib.parse import unquote
 
 import aiohttp
-from aiohttp import web
+from aiohttp import StreamReader, web
 from multidict import CIMultiDict
 from yarl import URL
 
 from . import canary
-from .errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from .balancing import Instance
+from .errors import (
+    CircuitOpen,
+    UpstreamBusy,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from .events import EventBus, RequestCompleted
-from .model import Mode, ProxySettings, Route, RoutingTable, StickyKind, Upstream
+from .model import Mode, ProxySettings, Route, RoutingTable, StickyKind
 from .routing import Router
+from .upstreams import Runtimes, UpstreamRuntime
 
 __all__ = ["ActiveTable", "Proxy", "TableHolder", "create_session"]
 
@@ -88,51 +96,37 @@ def create_session() -> aiohttp.ClientSession:
     )
 
 
-class _Balancer:
-    """Round robin over an upstream's instances (health and ejection arrive later)."""
-
-    __slots__ = ("_cycle", "timeout", "upstream")
-
-    def __init__(self, upstream: Upstream) -> None:
-        self.upstream = upstream
-        self._cycle: Iterator[str] = itertools.cycle(upstream.instances)
-        t = upstream.timeouts
-        self.timeout = aiohttp.ClientTimeout(
-            total=t.total, sock_connect=t.connect, sock_read=t.response
-        )
-
-    def pick(self) -> str:
-        return next(self._cycle)
-
-
 class ActiveTable:
-    """A validated table compiled for serving: router, balancers, generation number."""
+    """A validated table compiled for serving: router, upstream runtimes, generation."""
 
-    def __init__(self, table: RoutingTable, generation: int) -> None:
+    def __init__(self, table: RoutingTable, generation: int, runtimes: Runtimes) -> None:
         self.table = table
         self.generation = generation
         self.router = Router(table)
-        self.balancers = {name: _Balancer(up) for name, up in table.upstreams.items()}
+        self.balancers = runtimes.configure(table)
         self.default = self.balancers[table.default]
         self.loaded_at = time.time()
 
 
 class TableHolder:
-    """The one mutable reference the data path reads; a reload swaps it atomically."""
+    """The one mutable reference the data path reads; a reload swaps it atomically.
 
-    def __init__(self, table: RoutingTable) -> None:
-        self.active = ActiveTable(table, 1)
+    Upstream runtimes (pools, breakers, registered instances) live here, across reloads."""
+
+    def __init__(self, table: RoutingTable, runtimes: Runtimes | None = None) -> None:
+        self.runtimes = runtimes or Runtimes()
+        self.active = ActiveTable(table, 1, self.runtimes)
 
     def swap(self, table: RoutingTable) -> ActiveTable:
-        self.active = ActiveTable(table, self.active.generation + 1)
+        self.active = ActiveTable(table, self.active.generation + 1, self.runtimes)
         return self.active
 
 
 @dataclass(frozen=True, slots=True)
 class _Decision:
-    target: _Balancer
+    target: UpstreamRuntime
     side: str | None  # "canary" / "legacy" for canary routes
-    fallback: _Balancer | None
+    fallback: UpstreamRuntime | None
 
 
 class _RelayResponse(web.StreamResponse):
@@ -248,40 +242,67 @@ class Proxy:
 
     async def _send(
         self,
-        balancer: _Balancer,
+        runtime: UpstreamRuntime,
         request: web.BaseRequest,
         headers: CIMultiDict[str],
-        has_body: bool,
-    ) -> tuple[aiohttp.ClientResponse, str]:
-        """Send the request to one instance of ``balancer``'s upstream.
+        data: _Body,
+        x: _Exchange,
+    ) -> aiohttp.ClientResponse:
+        """Send the request to an instance of the upstream; ``x.inst`` is the one that answered.
 
-        Translates aiohttp's client errors into :class:`UpstreamError` (the one boundary).
-        A connection the upstream closed while idle is retried once for requests without a body.
+        The one boundary where aiohttp's client errors become :class:`UpstreamError`. A failed
+        attempt is retried once on another instance when that is safe: the connection was
+        refused (no byte was sent), or the request is idempotent and has no body; and only
+        while the upstream's retry budget lasts.
         """
-        upstream = balancer.upstream.name
+        name = runtime.upstream.name
+        cap = runtime.upstream.max_concurrent
+        if cap is not None and runtime.inflight >= cap:
+            raise UpstreamBusy(name, "", f"{cap} requests in flight")
+        if not runtime.breaker.allow():
+            raise CircuitOpen(name, "", "circuit breaker open")
+        runtime.earn_retry()
+        replayable = data is None and request.method in IDEMPOTENT
+        failed: Instance | None = None
         for attempt in (0, 1):
-            instance = balancer.pick()
-            url = URL(instance + request.raw_path, encoded=True)
+            inst = failed = runtime.pick(failed)
+            inst.outstanding += 1
+            runtime.inflight += 1
+            error: UpstreamError
             try:
                 resp = await self.session.request(
                     request.method,
-                    url,
+                    URL(inst.url + request.raw_path, encoded=True),
                     headers=headers,
-                    data=request.content if has_body else None,
+                    data=data,
                     allow_redirects=False,
-                    timeout=balancer.timeout,
+                    timeout=runtime.timeout,
                 )
-                return resp, instance
-            except aiohttp.ServerDisconnectedError as err:
-                if attempt == 0 and not has_body and request.method in IDEMPOTENT:
-                    continue
-                raise UpstreamUnavailable(upstream, instance, "disconnected") from err
             except aiohttp.ClientConnectorError as err:
-                raise UpstreamUnavailable(upstream, instance, "connect failed") from err
+                error, sent = UpstreamUnavailable(name, inst.url, "connect failed"), False
+                error.__cause__ = err
+            except aiohttp.ServerDisconnectedError as err:
+                error, sent = UpstreamUnavailable(name, inst.url, "disconnected"), True
+                error.__cause__ = err
             except (TimeoutError, aiohttp.ServerTimeoutError) as err:
-                raise UpstreamTimeout(upstream, instance, "timed out") from err
+                error, sent = UpstreamTimeout(name, inst.url, "timed out"), True
+                error.__cause__ = err
             except (aiohttp.ClientError, OSError) as err:
-                raise UpstreamUnavailable(upstream, instance, type(err).__name__) from err
+                error, sent = UpstreamUnavailable(name, inst.url, type(err).__name__), True
+                error.__cause__ = err
+            else:
+                x.inst, x.runtime = inst, runtime
+                runtime.outcome(inst, resp.status not in _SICK_STATUS)
+                return resp
+            inst.outstanding -= 1
+            runtime.inflight -= 1
+            runtime.outcome(inst, False)
+            safe = not sent or replayable
+            if attempt == 0 and safe and len(runtime.pool.instances) > 1 and runtime.spend_retry():
+                x.retries += 1
+                log.info("request %s: %s; retrying on another instance", x.request_id, error)
+                continue
+            raise error
         raise AssertionError("unreachable")
 
     # -- the handler --------------------------------------------------------------------------
@@ -315,10 +336,11 @@ class Proxy:
             length = request.content_length
             if length is not None and length > settings.max_body_bytes:
                 return await self._error(request, x, 413, "body_too_large")
+        data: _Body = request.content if has_body else None
         try:
-            upstream_resp, x.instance = await self._send(x.target, request, headers, has_body)
+            upstream_resp = await self._send(x.target, request, headers, data, x)
         except UpstreamError as err:
-            x.instance = err.instance
+            x.instance_url = err.instance
             fallback = decision.fallback
             if fallback is None or has_body or method not in IDEMPOTENT:
                 log.warning("request %s: %s", request_id, err)
@@ -328,13 +350,14 @@ class Proxy:
             )
             x.fallback, x.target = err.reason, fallback
             try:
-                upstream_resp, x.instance = await self._send(fallback, request, headers, False)
+                upstream_resp = await self._send(fallback, request, headers, None, x)
             except UpstreamError as err2:
-                x.instance = err2.instance
+                x.instance_url = err2.instance
                 log.warning("request %s: fallback failed: %s", request_id, err2)
                 return await self._error(request, x, err2.status, err2.reason)
 
         # 4. respond
+        x.upstream_latency = time.perf_counter() - x.t0
         x.status = upstream_resp.status
         response = self._relay_head(upstream_resp, x)
         try:
@@ -359,6 +382,7 @@ class Proxy:
             x.error = "client_gone"  # the upstream connection is released below
         finally:
             upstream_resp.release()
+            x.release()
         self._emit(request, x)
         return response
 
@@ -428,7 +452,7 @@ class Proxy:
                 route=route.name if route else None,
                 mode=route.mode.value if route else Mode.LEGACY.value,
                 upstream=x.target.upstream.name,
-                instance=x.instance,
+                instance=x.inst.url if x.inst is not None else x.instance_url,
                 status=x.status,
                 bytes_sent=x.sent,
                 started=x.started,
@@ -437,6 +461,9 @@ class Proxy:
                 fallback=x.fallback,
                 error=x.error,
                 generation=x.active.generation,
+                upstream_latency=x.upstream_latency,
+                retries=x.retries,
+                breaker=x.target.breaker.state.value,
             )
         )
 
@@ -444,8 +471,11 @@ class Proxy:
 _ERROR_DETAIL = {
     413: "Request body too large.",
     502: "The upstream service is unavailable.",
+    503: "The upstream service is temporarily unavailable.",
     504: "The upstream service did not answer in time.",
 }
+# answers that count as failures of the instance for ejection and the breaker
+_SICK_STATUS = frozenset({502, 503, 504})
 
 
 class _Exchange:
@@ -456,15 +486,19 @@ class _Exchange:
         "client",
         "error",
         "fallback",
-        "instance",
+        "inst",
+        "instance_url",
         "request_id",
+        "retries",
         "route",
+        "runtime",
         "sent",
         "side",
         "started",
         "status",
         "t0",
         "target",
+        "upstream_latency",
     )
 
     def __init__(
@@ -472,7 +506,7 @@ class _Exchange:
         active: ActiveTable,
         route: Route | None,
         side: str | None,
-        target: _Balancer,
+        target: UpstreamRuntime,
         request_id: str,
         client: str,
     ) -> None:
@@ -484,8 +518,23 @@ class _Exchange:
         self.client = client
         self.started = time.time()
         self.t0 = time.perf_counter()
-        self.instance = ""
+        self.inst: Instance | None = None  # the instance that answered (outstanding +1)
+        self.runtime: UpstreamRuntime | None = None
+        self.instance_url = ""  # the instance that failed, when none answered
         self.status = 0
         self.sent = 0
+        self.retries = 0
+        self.upstream_latency: float | None = None
         self.fallback: str | None = None
         self.error: str | None = None
+
+    def release(self) -> None:
+        """The response is relayed: the instance has one request less in flight."""
+        if self.inst is not None and self.runtime is not None:
+            self.inst.outstanding -= 1
+            self.runtime.inflight -= 1
+            self.runtime = None
+
+
+# what the client gives the upstream as the request body
+_Body: TypeAlias = bytes | AsyncIterator[bytes] | StreamReader | None

@@ -22,8 +22,11 @@ from aiohttp import web
 
 from .accesslog import AccessLog
 from .admin import create_admin_app
-from .events import EventBus, RequestCompleted
-from .model import Listen, RoutingTable
+from .balancing import Pool
+from .events import EventBus, ReloadFinished, RequestCompleted
+from .health import HealthChecker
+from .model import HealthSpec, Listen, RoutingTable
+from .observability import ProxyMetrics
 from .proxy import Proxy, TableHolder, create_session
 from .reload import Reloader
 
@@ -53,6 +56,11 @@ class ProxyServer:
         self.shutdown_grace = shutdown_grace
         self.holder = TableHolder(table)
         self.completed: EventBus[RequestCompleted] = EventBus()
+        self.reloaded: EventBus[ReloadFinished] = EventBus()
+        self.metrics = ProxyMetrics(self.holder)
+        self.completed.subscribe(self.metrics.on_request)
+        self.reloaded.subscribe(self.metrics.on_reload)
+        self.health: HealthChecker | None = None
         self.reloader: Reloader | None = None
         self.access_log: AccessLog | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -66,8 +74,15 @@ class ProxyServer:
             self.access_log.start()
         proxy = Proxy(self.holder, self._session, self.completed)
         if self.config_path is not None:
-            self.reloader = Reloader(self.config_path, self.holder, interval=self.reload_interval)
+            self.reloader = Reloader(
+                self.config_path,
+                self.holder,
+                interval=self.reload_interval,
+                finished=self.reloaded,
+            )
             self.reloader.start()
+        self.health = HealthChecker(self._session, self._health_targets)
+        self.health.start()
         # the low-level server: no router or middleware between the socket and Proxy.handle
         public = web.ServerRunner(
             web.Server(proxy.handle, access_log=None), shutdown_timeout=self.shutdown_grace
@@ -77,6 +92,7 @@ class ProxyServer:
                 self.holder,
                 self.reloader,
                 {"listen": str(self.listen), "admin_listen": str(self.admin_listen)},
+                self.metrics.registry,
             ),
             access_log=None,
             shutdown_timeout=2.0,
@@ -93,7 +109,17 @@ class ProxyServer:
             len(self.table.routes),
         )
 
+    def _health_targets(self) -> list[tuple[str, Pool, HealthSpec]]:
+        active = self.holder.active
+        return [
+            (name, active.balancers[name].pool, up.health)
+            for name, up in active.table.upstreams.items()
+            if up.health is not None
+        ]
+
     async def stop(self) -> None:
+        if self.health is not None:
+            await self.health.stop()
         if self.reloader is not None:
             await self.reloader.stop()
         for runner in reversed(self._runners):

@@ -22,7 +22,10 @@ Behaviour by path (the query tunes it):
     /drop                    closes the connection without answering
     /healthz                 200 {"status": "ok"} (never delayed)
 
-With ``--delay S`` every other answer waits S seconds first.
+With ``--delay S`` every other answer waits S seconds first. Tests steer a running upstream:
+
+    /__control/delay?seconds=S   from now on, wait S seconds before answering
+    /__control/health?ok=0|1     make /healthz answer 503 / 200
 
 Every response carries ``X-Upstream-Name``. HEAD answers the GET's headers with no body.
 """
@@ -76,6 +79,7 @@ class FakeUpstream:
     def __init__(self, name: str, delay: float = 0.0) -> None:
         self.name = name
         self.delay = delay  # seconds before every answer (a sick service)
+        self.healthy = True  # what /healthz says
         self.gates: dict[str, asyncio.Event] = {}
 
     async def _read_request(self, reader: asyncio.StreamReader) -> _Request | None:
@@ -170,10 +174,23 @@ class FakeUpstream:
 
         if path == "/drop":
             return False
+        if path == "/__control/delay":
+            self.delay = float(q.get("seconds", "0"))
+            simple(200, b'{"delay":%s}' % str(self.delay).encode())
+            await writer.drain()
+            return True
+        if path == "/__control/health":
+            self.healthy = q.get("ok", "1") == "1"
+            simple(200, b"{}")
+            await writer.drain()
+            return True
         if self.delay and path != "/healthz":
             await asyncio.sleep(self.delay)
         if path == "/healthz":
-            simple(200, b'{"status":"ok"}')
+            if self.healthy:
+                simple(200, b'{"status":"ok"}')
+            else:
+                simple(503, b'{"status":"sick"}')
         elif path.startswith("/status/"):
             simple(int(path.rsplit("/", 1)[1]), self._echo(req))
         elif path == "/slow":

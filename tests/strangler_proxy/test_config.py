@@ -16,10 +16,14 @@ import pytest
 from strangler_proxy.config import check_path_template, load_table, parse_listen, parse_table
 from strangler_proxy.errors import ConfigError
 from strangler_proxy.model import (
+    Balance,
+    BreakerSettings,
     HeaderCondition,
+    HealthSpec,
     Listen,
     MatchSpec,
     Mode,
+    Outlier,
     ProxySettings,
     Sticky,
     StickyKind,
@@ -108,7 +112,7 @@ def test_full_example_loads() -> None:
     )
     catalog = table.upstream("catalog")
     assert catalog.instances == ("http://127.0.0.1:8101", "https://catalog.internal:8102")
-    assert catalog.health == "/healthz"
+    assert catalog.health == HealthSpec("/healthz")
     assert catalog.timeouts == Timeouts(connect=2.0, response=30.5, total=None)
     assert table.upstream("legacy").instances == ("http://127.0.0.1:8000",)
     assert table.upstream("orders").instances == ("http://127.0.0.1:8201", "http://127.0.0.1:8202")
@@ -753,3 +757,103 @@ def test_config_error_message_lists_every_problem() -> None:
 )
 def test_parse_listen(text: str, parsed: Listen | str) -> None:
     assert parse_listen(text) == parsed
+
+
+# --- resilience settings of an upstream ---------------------------------------------------------
+
+UP = "version: 1\nupstreams:\n  legacy: http://127.0.0.1:8000\n  catalog:\n"
+UP += "    instances: [http://127.0.0.1:8101]\n"
+
+
+def test_resilience_settings_load_with_defaults() -> None:
+    text = UP + (
+        "    balance: least_outstanding\n"
+        "    health: {path: /healthz, interval: 1, unhealthy_threshold: 3}\n"
+        "    outlier: {consecutive_failures: 5}\n"
+        "    breaker: {failure_rate: 25, open_for: 10}\n"
+        "    max_concurrent: 100\n"
+        "default: legacy\n"
+    )
+    up = parse_table(text).upstream("catalog")
+    assert up.balance is Balance.LEAST_OUTSTANDING
+    assert up.health == HealthSpec("/healthz", interval=1.0, unhealthy_threshold=3)
+    assert up.outlier == Outlier(consecutive_failures=5)
+    assert up.breaker == BreakerSettings(failure_rate=25.0, open_for=10.0)
+    assert up.max_concurrent == 100
+    legacy = parse_table(text).upstream("legacy")
+    assert (legacy.balance, legacy.outlier, legacy.breaker) == (
+        Balance.ROUND_ROBIN,
+        Outlier(3, 30.0, 300.0, 50),
+        BreakerSettings(50.0, 20, 10, 30.0, 3),
+    )
+    assert legacy.health is None and legacy.max_concurrent is None
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (
+            "    balance: random\n",
+            [
+                "routing.yaml:6: upstreams.catalog.balance: must be round_robin or "
+                "least_outstanding, got 'random'"
+            ],
+        ),
+        (
+            "    outlier: {consecutive_failures: 0, max_ejected_percent: 101}\n",
+            [
+                "routing.yaml:6: upstreams.catalog.outlier.consecutive_failures: must be an "
+                "integer >= 1, got 0",
+                "routing.yaml:6: upstreams.catalog.outlier.max_ejected_percent: must be an "
+                "integer 0..100, got 101",
+            ],
+        ),
+        (
+            "    breaker: {failure_rate: 150, windw: 3}\n",
+            [
+                "routing.yaml:6: upstreams.catalog.breaker.windw: unknown key 'windw' "
+                "(did you mean 'window'?)",
+                "routing.yaml:6: upstreams.catalog.breaker.failure_rate: must be a number "
+                "0..100, got 150",
+            ],
+        ),
+        (
+            "    health: {interval: 5}\n",
+            [
+                "routing.yaml:6: upstreams.catalog.health.path: is required (the path to ask, "
+                "/healthz)"
+            ],
+        ),
+        (
+            "    health: {path: /h, interval: 0, healthy_threshold: 0}\n",
+            [
+                "routing.yaml:6: upstreams.catalog.health.interval: must be a positive number "
+                "of seconds, got 0",
+                "routing.yaml:6: upstreams.catalog.health.healthy_threshold: must be an integer "
+                ">= 1, got 0",
+            ],
+        ),
+        (
+            "    health: 5\n",
+            [
+                "routing.yaml:6: upstreams.catalog.health: must be a path such as /healthz, or a "
+                "mapping with path, interval, timeout, thresholds, got 5"
+            ],
+        ),
+        (
+            "    max_concurrent: 0\n",
+            ["routing.yaml:6: upstreams.catalog.max_concurrent: must be an integer >= 1, got 0"],
+        ),
+    ],
+    ids=[
+        "balance",
+        "outlier",
+        "breaker",
+        "health-path",
+        "health-numbers",
+        "health-type",
+        "max-concurrent",
+    ],
+)
+def test_broken_resilience_settings(lines: str, expected: list[str]) -> None:
+    assert problems_of(UP + lines + "default: legacy\n") == expected

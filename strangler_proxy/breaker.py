@@ -1,0 +1,104 @@
+"""Circuit breaker per upstream, as Hystrix / resilience4j users know it.
+
+    CLOSED ──(failure rate ≥ threshold in the last `window` calls, ≥ `minimum_calls`)──▶ OPEN
+    OPEN ──(after `open_for` seconds)──▶ HALF_OPEN
+    HALF_OPEN ──(`half_open_calls` trial calls all succeed)──▶ CLOSED
+    HALF_OPEN ──(any trial call fails)──▶ OPEN
+
+While OPEN, :meth:`CircuitBreaker.allow` says no and the proxy fails fast (or falls back); in
+HALF_OPEN it admits at most ``half_open_calls`` trial requests at a time.
+
+    >>> b = CircuitBreaker(BreakerSettings(window=4, minimum_calls=4), clock=lambda: 0.0)
+    >>> for ok in (True, False, False, True): b.record(ok)
+    >>> b.state
+    <BreakerState.OPEN: 'open'>
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import deque
+from collections.abc import Callable
+
+from .model import BreakerSettings
+
+__all__ = ["BreakerSettings", "BreakerState", "CircuitBreaker"]
+
+
+class BreakerState(enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        settings: BreakerSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[BreakerState, BreakerState], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.on_change = on_change
+        self.state = BreakerState.CLOSED
+        self._calls: deque[bool] = deque(maxlen=settings.window)
+        self._opened_at = 0.0
+        self._trials_in_flight = 0
+        self._trial_successes = 0
+        self.transitions = 0
+
+    def _move(self, state: BreakerState) -> None:
+        old, self.state = self.state, state
+        self.transitions += 1
+        if state is BreakerState.OPEN:
+            self._opened_at = self.clock()
+        if state is not BreakerState.CLOSED:
+            self._trials_in_flight = 0
+            self._trial_successes = 0
+        else:
+            self._calls.clear()
+        if self.on_change is not None:
+            self.on_change(old, state)
+
+    def allow(self) -> bool:
+        """May a request go to the upstream now? (A True in HALF_OPEN takes a trial slot.)"""
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN:
+            if self.clock() - self._opened_at < self.settings.open_for:
+                return False
+            self._move(BreakerState.HALF_OPEN)
+        if self._trials_in_flight + self._trial_successes >= self.settings.half_open_calls:
+            return False
+        self._trials_in_flight += 1
+        return True
+
+    def record(self, success: bool) -> None:
+        """The outcome of a call that :meth:`allow` let through."""
+        if self.state is BreakerState.HALF_OPEN:
+            self._trials_in_flight = max(0, self._trials_in_flight - 1)
+            if not success:
+                self._move(BreakerState.OPEN)
+                return
+            self._trial_successes += 1
+            if self._trial_successes >= self.settings.half_open_calls:
+                self._move(BreakerState.CLOSED)
+            return
+        if self.state is BreakerState.OPEN:
+            return  # a call admitted before the breaker opened
+        self._calls.append(success)
+        if len(self._calls) < self.settings.minimum_calls:
+            return
+        failed = self._calls.count(False)
+        if failed * 100 >= self.settings.failure_rate * len(self._calls):
+            self._move(BreakerState.OPEN)
+
+    @property
+    def failure_rate(self) -> float:
+        """Percent of failed calls in the current window (0 when empty)."""
+        if not self._calls:
+            return 0.0
+        return self._calls.count(False) * 100 / len(self._calls)

@@ -1,0 +1,110 @@
+"""Active health checks: each instance of an upstream with a ``health`` setting is asked every
+``interval`` seconds; ``unhealthy_threshold`` failed checks in a row take it out of the pool,
+``healthy_threshold`` passing checks in a row bring it back. A check passes on a 2xx answer
+within ``timeout``. The set of checked upstreams follows the active table across reloads.
+
+    checker = HealthChecker(session, lambda: [(name, pool, spec), ...])
+    checker.start()
+    ...
+    await checker.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import aiohttp
+
+from .balancing import Instance, Pool
+from .model import HealthSpec
+
+__all__ = ["HealthChecker", "Targets"]
+
+log = logging.getLogger("strangler.health")
+
+Targets = Callable[[], Sequence[tuple[str, Pool, HealthSpec]]]
+
+
+class _Track:
+    __slots__ = ("fails", "passes")
+
+    def __init__(self) -> None:
+        self.passes = 0
+        self.fails = 0
+
+
+class HealthChecker:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        targets: Targets,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        tick: float = 0.1,
+    ) -> None:
+        self.session = session
+        self.targets = targets
+        self.clock = clock
+        self.tick = tick
+        self._tracks: dict[tuple[str, str], _Track] = {}
+        self._due: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.checks = 0
+
+    async def check(self, upstream: str, inst: Instance, spec: HealthSpec) -> bool:
+        try:
+            async with self.session.get(
+                inst.url + spec.path,
+                timeout=aiohttp.ClientTimeout(total=spec.timeout),
+                allow_redirects=False,
+            ) as resp:
+                await resp.read()
+                ok = 200 <= resp.status < 300
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            ok = False
+        self.checks += 1
+        track = self._tracks.setdefault((upstream, inst.url), _Track())
+        if ok:
+            track.passes, track.fails = track.passes + 1, 0
+            if not inst.healthy and track.passes >= spec.healthy_threshold:
+                inst.healthy = True
+                log.info("%s %s is healthy again", upstream, inst.url)
+        else:
+            track.fails, track.passes = track.fails + 1, 0
+            if inst.healthy and track.fails >= spec.unhealthy_threshold:
+                inst.healthy = False
+                log.warning("%s %s failed %d health checks", upstream, inst.url, track.fails)
+        return ok
+
+    async def round(self) -> None:
+        """Check the instances of every upstream whose interval has passed, concurrently."""
+        now = self.clock()
+        jobs = []
+        for name, pool, spec in self.targets():
+            if self._due.get(name, 0.0) > now:
+                continue
+            self._due[name] = now + spec.interval
+            jobs += [self.check(name, inst, spec) for inst in list(pool.instances)]
+        if jobs:
+            await asyncio.gather(*jobs)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except Exception:
+                log.exception("health check round failed")
+            await asyncio.sleep(self.tick)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

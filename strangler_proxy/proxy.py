@@ -44,6 +44,7 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .events import EventBus, RequestCompleted
+from .hardening import normalize_path, request_problem
 from .model import Mode, ProxySettings, Route, RoutingTable, StickyKind
 from .routing import Router
 from .upstreams import Runtimes, UpstreamRuntime
@@ -272,7 +273,7 @@ class Proxy:
             try:
                 resp = await self.session.request(
                     request.method,
-                    URL(inst.url + request.raw_path, encoded=True),
+                    URL(inst.url + x.path, encoded=True),
                     headers=headers,
                     data=data,
                     allow_redirects=False,
@@ -311,12 +312,17 @@ class Proxy:
         settings = active.table.settings
         client = _client_ip(request)
         method = request.method
-        raw_path = request.raw_path
 
-        # 1. match
-        path = raw_path.split("?", 1)[0]
-        if "%" in path:
-            path = unquote(path)
+        # 1. match (on the normalised path, which is also what the upstream gets)
+        problem = request_problem(request)
+        if problem is not None:
+            x = _Exchange(active, None, None, active.default, "", client)
+            return await self._error(request, x, 400, problem)
+        raw_path = request.raw_path
+        raw, sep, query = raw_path.partition("?")
+        normalized = normalize_path(raw)
+        target = raw_path if normalized == raw else normalized + sep + query
+        path = unquote(normalized) if "%" in normalized else normalized
         match = active.router.match(method, path, request.headers)
         route = match.route
 
@@ -327,6 +333,7 @@ class Proxy:
             request, settings, client, None if request_id else (request_id := os.urandom(16).hex())
         )
         x = _Exchange(active, route, decision.side, decision.target, request_id, client)
+        x.path = target
         if match.append_slash and decision.target is not active.default:
             return await self._finish(request, x, self._append_slash(request, x))
 
@@ -412,7 +419,7 @@ class Proxy:
 
     def _append_slash(self, request: web.BaseRequest, x: _Exchange) -> web.Response:
         """Django's APPEND_SLASH answer: 301 to the same path with "/" added, query kept."""
-        path, sep, query = request.raw_path.partition("?")
+        path, sep, query = x.path.partition("?")
         resp = web.Response(status=301, content_type="text/html", charset="utf-8")
         resp.headers["Location"] = path + "/" + sep + query
         self._decision_headers(resp.headers, x)
@@ -427,8 +434,8 @@ class Proxy:
         )
         resp.headers[ERROR_HEADER] = reason
         self._decision_headers(resp.headers, x)
-        if status == 413:
-            resp.force_close()  # the unread body must not be taken for the next request
+        if status in (400, 413):
+            resp.force_close()  # an unread body must not be taken for the next request
         x.error = reason
         return await self._finish(request, x, resp)
 
@@ -469,6 +476,7 @@ class Proxy:
 
 
 _ERROR_DETAIL = {
+    400: "Bad request.",
     413: "Request body too large.",
     502: "The upstream service is unavailable.",
     503: "The upstream service is temporarily unavailable.",
@@ -488,6 +496,7 @@ class _Exchange:
         "fallback",
         "inst",
         "instance_url",
+        "path",
         "request_id",
         "retries",
         "route",
@@ -521,6 +530,7 @@ class _Exchange:
         self.inst: Instance | None = None  # the instance that answered (outstanding +1)
         self.runtime: UpstreamRuntime | None = None
         self.instance_url = ""  # the instance that failed, when none answered
+        self.path = ""  # the (normalised) path and query sent upstream
         self.status = 0
         self.sent = 0
         self.retries = 0

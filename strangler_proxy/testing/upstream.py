@@ -19,6 +19,7 @@ Behaviour by path (the query tunes it):
     /gzip                    a gzip-compressed JSON body with Content-Encoding: gzip
     /redirect                302 to /echo/target with a relative Location
     /bare                    no Content-Type, Date or Server header
+    /bad-framing             both Content-Length and Transfer-Encoding (a smuggling vector)
     /drop                    closes the connection without answering
     /healthz                 200 {"status": "ok"} (never delayed)
 
@@ -247,6 +248,11 @@ class FakeUpstream:
             simple(200, body, [*std, ("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")])
         elif path == "/redirect":
             simple(302, b"", [("Location", "/echo/target?from=redirect"), *std])
+        elif path == "/bad-framing":  # both Content-Length and Transfer-Encoding
+            writer.write(
+                self._head(200, [("Content-Length", "5"), ("Transfer-Encoding", "chunked")])
+                + b"0\r\n\r\n"
+            )
         elif path == "/bare":
             simple(200, b"bare body", [])
         else:

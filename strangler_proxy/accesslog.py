@@ -9,6 +9,7 @@ and counted rather than letting memory grow or the request path wait.
      "side": "canary", "upstream": "catalog", "instance": "http://127.0.0.1:8101",
      "status": 200, "bytes": 512, "duration_ms": 3.1, "fallback": null, "error": null,
      "generation": 3, "upstream_ms": 2.8, "retries": 0, "breaker": "closed",
+     "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
      "client": "127.0.0.1"}
 """
 
@@ -72,6 +73,7 @@ class AccessLog:
                         else round(e.upstream_latency * 1000, 3),
                         "retries": e.retries,
                         "breaker": e.breaker,
+                        "trace_id": e.trace_id,
                         "client": e.client,
                     },
                     separators=(",", ":"),

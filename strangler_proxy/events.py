@@ -45,6 +45,7 @@ class RequestCompleted:
     upstream_latency: float | None = None  # seconds until the upstream's response headers
     retries: int = 0  # attempts on another instance
     breaker: str = "closed"  # the serving upstream's breaker state when the request ended
+    trace_id: str = ""  # W3C trace id (the client's, or a new trace)
 
 
 @dataclass(frozen=True, slots=True)

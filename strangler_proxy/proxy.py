@@ -47,6 +47,7 @@ from .events import EventBus, RequestCompleted
 from .hardening import normalize_path, request_problem
 from .model import Mode, ProxySettings, Route, RoutingTable, StickyKind
 from .routing import Router
+from .tracing import child_traceparent
 from .upstreams import Runtimes, UpstreamRuntime
 
 __all__ = ["ActiveTable", "Proxy", "TableHolder", "create_session"]
@@ -70,6 +71,8 @@ HOP_BY_HOP = frozenset(
 # methods whose requests may be sent again (to the fallback, or after a stale keep-alive)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+# never taken from clients: Expect is answered here
+_INTERNAL = frozenset({"expect"})
 SMALL_BODY = 64 * 1024  # known-length responses up to this size go out in one write
 ROUTE_HEADER = "X-Strangler-Route"
 UPSTREAM_HEADER = "X-Strangler-Upstream"
@@ -210,7 +213,8 @@ class Proxy:
     @staticmethod
     def _upstream_headers(
         request: web.BaseRequest, settings: ProxySettings, client: str, request_id: str | None
-    ) -> CIMultiDict[str]:
+    ) -> tuple[CIMultiDict[str], str]:
+        """The headers for the upstream, and the trace id of this request."""
         raw = request.raw_headers
         drop = HOP_BY_HOP
         conn = request.headers.get("Connection")
@@ -219,10 +223,14 @@ class Proxy:
         trusted = _trusted(client, settings)
         headers: CIMultiDict[str] = CIMultiDict()
         prior_xff: list[str] = []
+        parents: list[str] = []
         for k, v in raw:
             name = k.decode("latin-1")
             lower = name.lower()
-            if lower in drop or lower == "expect":
+            if lower in drop or lower in _INTERNAL:
+                continue
+            if lower == "traceparent":
+                parents.append(v.decode("latin-1"))
                 continue
             if lower in _FORWARDED:
                 if not trusted:
@@ -239,7 +247,11 @@ class Proxy:
             headers["X-Forwarded-Host"] = request.host
         if request_id is not None:
             headers["X-Request-ID"] = request_id
-        return headers
+        # the proxy is the upstream's parent span; a repeated traceparent is invalid
+        headers["traceparent"], trace_id = child_traceparent(
+            parents[0] if len(parents) == 1 else None
+        )
+        return headers, trace_id
 
     async def _send(
         self,
@@ -329,10 +341,11 @@ class Proxy:
         # 2. decide
         decision = self._decide(active, route, request, client)
         request_id = request.headers.get("X-Request-ID") or ""
-        headers = self._upstream_headers(
+        headers, trace_id = self._upstream_headers(
             request, settings, client, None if request_id else (request_id := os.urandom(16).hex())
         )
         x = _Exchange(active, route, decision.side, decision.target, request_id, client)
+        x.trace_id = trace_id
         x.path = target
         if match.append_slash and decision.target is not active.default:
             return await self._finish(request, x, self._append_slash(request, x))
@@ -471,6 +484,7 @@ class Proxy:
                 upstream_latency=x.upstream_latency,
                 retries=x.retries,
                 breaker=x.target.breaker.state.value,
+                trace_id=x.trace_id,
             )
         )
 
@@ -507,6 +521,7 @@ class _Exchange:
         "status",
         "t0",
         "target",
+        "trace_id",
         "upstream_latency",
     )
 
@@ -531,6 +546,7 @@ class _Exchange:
         self.runtime: UpstreamRuntime | None = None
         self.instance_url = ""  # the instance that failed, when none answered
         self.path = ""  # the (normalised) path and query sent upstream
+        self.trace_id = ""
         self.status = 0
         self.sent = 0
         self.retries = 0

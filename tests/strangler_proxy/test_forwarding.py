@@ -100,6 +100,7 @@ def test_repeated_headers_and_host_are_kept(proxy: ProxyProcess) -> None:
         "x-forwarded-proto",
         "x-forwarded-host",
         "x-request-id",
+        "traceparent",
     }
 
 
@@ -342,3 +343,39 @@ def test_concurrent_requests_keep_their_own_answers(proxy: ProxyProcess) -> None
     for t in threads:
         t.join()
     assert errors == []
+
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_traceparent_continues_the_clients_trace_exactly_once(proxy: ProxyProcess) -> None:
+    incoming = f"00-{TRACE}-00f067aa0ba902b7-01"
+    _, data = request(
+        proxy, "GET", "/echo", [("traceparent", incoming), ("tracestate", "vendor=1")]
+    )
+    report = echoed(data)
+    (sent,) = header_values(report, "traceparent")
+    version, trace, span, flags = sent.split("-")
+    assert (version, trace, flags) == ("00", TRACE, "01")
+    assert span != "00f067aa0ba902b7" and len(span) == 16  # the proxy is the parent now
+    assert header_values(report, "tracestate") == ["vendor=1"]
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    [
+        [],
+        ["garbage"],
+        ["01-" + TRACE + "-00f067aa0ba902b7-01"],  # unknown version
+        ["00-" + "0" * 32 + "-00f067aa0ba902b7-01"],  # all-zero trace id
+        [f"00-{TRACE}-00f067aa0ba902b7-01", f"00-{TRACE}-00f067aa0ba902b8-01"],  # twice
+    ],
+    ids=["absent", "garbage", "version", "zero-trace", "repeated"],
+)
+def test_invalid_or_absent_traceparent_starts_a_new_trace(
+    proxy: ProxyProcess, incoming: list[str]
+) -> None:
+    _, data = request(proxy, "GET", "/echo", [("traceparent", v) for v in incoming])
+    (sent,) = header_values(echoed(data), "traceparent")
+    version, trace, _span, _ = sent.split("-")
+    assert version == "00" and len(trace) == 32 and trace != TRACE and trace != "0" * 32

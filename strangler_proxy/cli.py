@@ -8,6 +8,7 @@ message`` where there is a place to name.
     strangler proxy --legacy URL --listen HOST:PORT  pure pass-through, no table
     strangler validate [FILE]                        check a table without serving it
     strangler routes [--config FILE] [--json]        the table as a readable list
+    strangler shadow report [ROUTE] [--json]         shadow comparisons: verdict per route
     strangler demo                                   the demo shop behind the proxy
 """
 
@@ -26,6 +27,7 @@ import yaml
 from .config import load_table, parse_listen, parse_table
 from .errors import ConfigError
 from .model import Listen, Mode, RoutingTable
+from .shadow import add_report_arguments, run_report
 
 __all__ = ["main"]
 
@@ -88,6 +90,7 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
         listen=args.listen,
         admin_listen=args.admin_listen,
         access_log=access,
+        shadow_store=args.shadow_store,
     )
     try:
         run(server)
@@ -204,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="JSON access log: '-' for stdout (default), a file path, or 'off'",
     )
+    p.add_argument(
+        "--shadow-store",
+        metavar="URL",
+        default=os.environ.get("STRANGLER_SHADOW_STORE"),
+        help="where shadow comparisons go: postgresql://... or sqlite:///path "
+        "(default: proxy.shadow_store in the table, else var/shadow.sqlite3)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=_cmd_proxy)
 
@@ -215,6 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=DEFAULT_CONFIG, help="(default: %(default)s)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_routes)
+
+    p = sub.add_parser("shadow", help="shadow traffic evidence")
+    shadow = p.add_subparsers(dest="shadow_command", metavar="SUBCOMMAND", required=True)
+    p = shadow.add_parser(
+        "report",
+        help="per route: compared, match rate, noise, top differing fields, latency; verdict",
+        epilog="Exit codes: 0 pass, 1 fail, 2 not enough data.",
+    )
+    add_report_arguments(p)
+    p.set_defaults(func=run_report)
 
     p = sub.add_parser("demo", help="run the demo shop (monolith, catalog service, proxy)")
     p.add_argument("--config", default=DEFAULT_CONFIG, help="(default: %(default)s)")

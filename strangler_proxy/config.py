@@ -24,6 +24,7 @@ import hashlib
 import ipaddress
 import os
 import re
+from dataclasses import replace
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
@@ -45,6 +46,7 @@ from ._yaml import (
 )
 from .errors import ConfigError, Problem
 from .model import (
+    SAFE_METHODS,
     Balance,
     BreakerSettings,
     HeaderCondition,
@@ -56,17 +58,19 @@ from .model import (
     ProxySettings,
     Route,
     RoutingTable,
+    ShadowSpec,
     Sticky,
     StickyKind,
     Timeouts,
     Upstream,
 )
+from .shadow.compare import CompareRules
 
 __all__ = ["check_path_template", "load_table", "parse_listen", "parse_table"]
 
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-MODES = ("legacy", "canary", "extracted")
+MODES = ("legacy", "shadow", "canary", "extracted")
 TOP_KEYS = ("version", "listen", "admin", "proxy", "upstreams", "default", "routes")
 UPSTREAM_KEYS = (
     "instances",
@@ -98,8 +102,19 @@ BREAKER_FIELDS = (
     seconds("open_for"),
     count("half_open_calls"),
 )
-ROUTE_KEYS = ("name", "match", "mode", "to", "weight", "sticky", "fallback")
-_NOT_YET = {"shadow": "shadow settings are not available yet in this version of the kit"}
+ROUTE_KEYS = ("name", "match", "mode", "to", "weight", "sticky", "fallback", "shadow")
+SHADOW_KEYS = (
+    "sample",
+    "sticky",
+    "methods",
+    "timeout",
+    "max_concurrency",
+    "queue",
+    "max_body_bytes",
+    "noise_sample",
+    "recheck_delay",
+    "compare",
+)
 
 
 def load_table(path: str | os.PathLike[str]) -> RoutingTable:
@@ -135,6 +150,10 @@ def _absent_is_empty(mapping: dict[str, object], key: str) -> object:
     """A section left empty (``proxy:`` with every key commented out) is an empty mapping."""
     value = mapping.get(key)
     return {} if value is None else value
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_str(value: object) -> TypeGuard[str]:
@@ -199,7 +218,7 @@ class _Checker(Reader):
         admin = self.mapping(_absent_is_empty(top, "admin"), "admin", ("listen",))
         if admin and "listen" in admin:
             admin_listen = self.listen(admin["listen"], "admin.listen")
-        proxy_keys = ("decision_headers", "trusted_proxies", "max_body_bytes")
+        proxy_keys = ("decision_headers", "trusted_proxies", "max_body_bytes", "shadow_store")
         proxy = self.mapping(_absent_is_empty(top, "proxy"), "proxy", proxy_keys) or {}
         flag = proxy.get("decision_headers", base.decision_headers)
         if not isinstance(flag, bool):
@@ -208,12 +227,23 @@ class _Checker(Reader):
         size = proxy.get("max_body_bytes")
         if size is not None:
             size = self.integer(size, "proxy.max_body_bytes", 1, None)
+        store = proxy.get("shadow_store")
+        if store is not None and not (
+            _is_str(store) and store.startswith(("postgresql://", "postgres://", "sqlite:///"))
+        ):
+            self.problem(
+                "proxy.shadow_store",
+                f"must be a postgresql://... or sqlite:///path URL, got {show(store)}",
+            )
+            store = None
         public, private = listen or base.listen, admin_listen or base.admin_listen
         wildcard = {public.host, private.host} & {"0.0.0.0", "::"}
         if public.port == private.port and (public.host == private.host or wildcard):
             where = "admin.listen" if admin_listen else "listen"
             self.problem(where, f"the admin address {private} must differ from listen ({public})")
-        return ProxySettings(public, private, flag is not False, networks, size)
+        return ProxySettings(
+            public, private, flag is not False, networks, size, store if _is_str(store) else None
+        )
 
     def networks(self, value: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         if not isinstance(value, list):
@@ -372,7 +402,7 @@ class _Checker(Reader):
     def route(self, value: object, path: str, default: str | None) -> Route | None:
         before = len(self.problems)
         what = "a route mapping (name, match, mode, ...)"
-        spec = self.mapping(value, path, ROUTE_KEYS, what, _NOT_YET)
+        spec = self.mapping(value, path, ROUTE_KEYS, what)
         if spec is None:
             return None
         name = match = mode = None
@@ -382,20 +412,26 @@ class _Checker(Reader):
                 self.problem(child(path, "name"), f"must match {NAME.pattern}, got {name!r}")
         if self.required(spec, "match", path, "path or prefix, optional methods and headers"):
             match = self.match(spec["match"], child(path, "match"))
-        if self.required(spec, "mode", path, "legacy, canary or extracted"):
+        if self.required(spec, "mode", path, "legacy, shadow, canary or extracted"):
             mode = self.mode(spec["mode"], child(path, "mode"))
         if mode is None:
             return None
-        routed = mode in (Mode.CANARY, Mode.EXTRACTED)
+        routed = mode in (Mode.CANARY, Mode.EXTRACTED)  # the service answers some clients
+        needs_to = routed or mode is Mode.SHADOW
         for key in ("weight", "sticky", "fallback"):
             if key in spec and not (mode is Mode.CANARY or (routed and key == "fallback")):
                 modes = "canary and extracted routes" if key == "fallback" else "canary routes"
                 self.problem(child(path, key), f"only applies to {modes} (this is {mode.value})")
+        if "shadow" in spec and mode not in (Mode.SHADOW, Mode.EXTRACTED):
+            self.problem(
+                child(path, "shadow"),
+                f"only applies to shadow and extracted routes (this is {mode.value})",
+            )
         to = fallback = None
-        if "to" in spec or routed:
+        if "to" in spec or needs_to:
             if self.required(spec, "to", path, f"the upstream a {mode.value} route sends to"):
                 to = self.reference(spec["to"], child(path, "to"))
-            if routed and to is not None and to == default:
+            if needs_to and to is not None and to == default:
                 message = f"must differ from default ({default}): {mode.value} routes go elsewhere"
                 self.problem(child(path, "to"), message)
         weight, sticky = 0, Sticky()
@@ -408,10 +444,70 @@ class _Checker(Reader):
             fallback = self.reference(spec["fallback"], child(path, "fallback"))
             if fallback is not None and fallback == to:
                 self.problem(child(path, "fallback"), f"must differ from to ({to})")
+        shadow = None
+        if mode is Mode.SHADOW or (mode is Mode.EXTRACTED and "shadow" in spec):
+            shadow = self.shadow(
+                _absent_is_empty(spec, "shadow"), child(path, "shadow"), reverse=routed
+            )
         if len(self.problems) > before or name is None or match is None:
             return None
-        to = to if routed else None
-        return Route(name, match, mode, to, weight, sticky, fallback, self.doc.line(path))
+        to = to if needs_to else None
+        line = self.doc.line(path)
+        return Route(name, match, mode, to, weight, sticky, fallback, line, shadow)
+
+    def shadow(self, value: object, path: str, *, reverse: bool) -> ShadowSpec | None:
+        """The ``shadow:`` block; ``reverse``: the copy goes to the monolith (safe methods only)."""
+        spec = self.mapping(value, path, SHADOW_KEYS, "a mapping of shadow settings")
+        if spec is None:
+            return None
+        base = ShadowSpec()
+        options: dict[str, Any] = {}
+        numbers = (
+            ("sample", 0.0, 1.0, "a share 0..1"),
+            ("noise_sample", 0.0, 1.0, "a share 0..1"),
+            ("timeout", 1e-9, None, "a positive number of seconds"),
+            ("recheck_delay", 0.0, None, "a number of seconds >= 0"),
+        )
+        for key, low, high, what in numbers:
+            if key in spec:
+                given = spec[key]
+                if _is_number(given) and low <= given and (high is None or given <= high):
+                    options[key] = float(given)
+                else:
+                    self.problem(child(path, key), f"must be {what}, got {show(given)}")
+        for key, low in (("max_concurrency", 1), ("queue", 0), ("max_body_bytes", 1)):
+            if key in spec:
+                number = self.integer(spec[key], child(path, key), low, None)
+                if number is not None:
+                    options[key] = number
+        if "sticky" in spec:
+            sticky = self.sticky(spec["sticky"], child(path, "sticky"))
+            if sticky is not None:
+                options["sticky"] = sticky
+        if "methods" in spec:
+            where = child(path, "methods")
+            methods = frozenset(self.methods(spec["methods"], where))
+            unsafe = sorted(methods - SAFE_METHODS)
+            if reverse and unsafe:
+                self.problem(
+                    where,
+                    f"writes are never copied to the monolith: only GET, HEAD, OPTIONS on an "
+                    f"extracted route, got {', '.join(unsafe)}",
+                )
+            elif methods:
+                options["methods"] = methods
+        if "compare" in spec:
+            where = child(path, "compare")
+            rules = spec["compare"]
+            if not isinstance(rules, dict):
+                self.problem(where, f"must be a mapping of comparison rules, got {show(rules)}")
+            else:
+                try:
+                    options["compare"] = CompareRules.from_config(rules)
+                except ValueError as err:
+                    key, sep, message = str(err).partition(": ")
+                    self.problem(child(where, key) if sep else where, message if sep else key)
+        return replace(base, **options)
 
     def match(self, value: object, path: str) -> MatchSpec | None:
         before = len(self.problems)
@@ -495,12 +591,9 @@ class _Checker(Reader):
         return None
 
     def mode(self, value: object, path: str) -> Mode | None:
-        if value == "shadow":
-            self.problem(path, "mode shadow is not available yet in this version of the kit")
-            return None
         if value in MODES:
             return Mode(value)
         close = difflib.get_close_matches(str(value), MODES, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        self.problem(path, f"must be legacy, canary or extracted, got {show(value)}{hint}")
+        self.problem(path, f"must be legacy, shadow, canary or extracted, got {show(value)}{hint}")
         return None

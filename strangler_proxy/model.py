@@ -19,7 +19,10 @@ import enum
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 
+from .shadow.compare import CompareRules
+
 __all__ = [
+    "SAFE_METHODS",
     "Balance",
     "BreakerSettings",
     "HeaderCondition",
@@ -31,6 +34,7 @@ __all__ = [
     "ProxySettings",
     "Route",
     "RoutingTable",
+    "ShadowSpec",
     "Sticky",
     "StickyKind",
     "Timeouts",
@@ -42,7 +46,7 @@ class Mode(enum.Enum):
     """Where a route's traffic goes. Lifecycle: legacy → shadow → canary → extracted."""
 
     LEGACY = "legacy"  # the monolith (the table's default upstream, or ``fallback``) serves
-    SHADOW = "shadow"  # reserved: the monolith serves, a copy goes to the service
+    SHADOW = "shadow"  # the monolith serves; a copy goes to ``to`` and the answers are compared
     CANARY = "canary"  # ``weight`` % of sticky keys go to ``to``, the rest to the monolith
     EXTRACTED = "extracted"  # ``to`` serves everything
 
@@ -145,6 +149,30 @@ class MatchSpec:
     headers: tuple[HeaderCondition, ...] = ()
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowSpec:
+    """How a route's requests are copied to the other side and compared.
+
+    In ``shadow`` mode the monolith serves and the copy goes to ``to``; on an ``extracted``
+    route with a ``shadow`` block ("reverse shadow") the service serves and the copy goes to the
+    monolith, and only safe methods may be copied there.
+    """
+
+    sample: float = 1.0  # share of matching requests copied, 0..1
+    sticky: Sticky | None = None  # sample per user (same key, same choice) instead of at random
+    methods: frozenset[str] = SAFE_METHODS  # writes only when listed, and carry the dry-run mark
+    timeout: float = 5.0  # seconds for the whole shadow exchange
+    max_concurrency: int = 16  # shadow exchanges in flight for this route
+    queue: int = 64  # shadow exchanges waiting for a slot; beyond that, copies are dropped
+    max_body_bytes: int = 1 << 20  # request/response bodies larger than this are not compared
+    noise_sample: float = 0.05  # share of copies for which the primary is asked a second time
+    recheck_delay: float = 0.2  # seconds before a mismatch is asked again (race detection)
+    compare: CompareRules = field(default_factory=CompareRules)
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     name: str
@@ -155,6 +183,7 @@ class Route:
     sticky: Sticky = field(default_factory=Sticky)
     fallback: str | None = None  # upstream for idempotent requests when ``to`` is unreachable
     line: int = 0  # where the route starts in the source file
+    shadow: ShadowSpec | None = None  # copies and comparison (shadow mode, reverse shadow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +204,8 @@ class ProxySettings:
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     # request bodies larger than this are refused with 413 (None: no limit of the proxy's own)
     max_body_bytes: int | None = None
+    # where shadow comparisons are stored: a postgresql:// URL, or None for the SQLite default
+    shadow_store: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,8 +45,10 @@ from .errors import (
 )
 from .events import EventBus, RequestCompleted
 from .hardening import normalize_path, request_problem
-from .model import Mode, ProxySettings, Route, RoutingTable, StickyKind
+from .mirror import Mirror, ShadowJob
+from .model import SAFE_METHODS, Mode, ProxySettings, Route, RoutingTable, ShadowSpec, StickyKind
 from .routing import Router
+from .shadow import Captured
 from .tracing import child_traceparent
 from .upstreams import Runtimes, UpstreamRuntime
 
@@ -71,8 +73,8 @@ HOP_BY_HOP = frozenset(
 # methods whose requests may be sent again (to the fallback, or after a stale keep-alive)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
-# never taken from clients: Expect is answered here
-_INTERNAL = frozenset({"expect"})
+# never taken from clients: Expect is answered here; the shadow marks are the proxy's own
+_INTERNAL = frozenset({"expect", "x-strangler-shadow", "x-strangler-dry-run"})
 SMALL_BODY = 64 * 1024  # known-length responses up to this size go out in one write
 ROUTE_HEADER = "X-Strangler-Route"
 UPSTREAM_HEADER = "X-Strangler-Upstream"
@@ -178,10 +180,12 @@ class Proxy:
         holder: TableHolder,
         session: aiohttp.ClientSession,
         completed: EventBus[RequestCompleted] | None = None,
+        mirror: Mirror | None = None,
     ) -> None:
         self.holder = holder
         self.session = session
         self.completed: EventBus[RequestCompleted] = completed or EventBus()
+        self.mirror = mirror
 
     # -- 1. match and 2. decide -------------------------------------------------------------
     @staticmethod
@@ -357,6 +361,12 @@ class Proxy:
             if length is not None and length > settings.max_body_bytes:
                 return await self._error(request, x, 413, "body_too_large")
         data: _Body = request.content if has_body else None
+        copy = self._plan_copy(active, route, request, client) if route is not None else None
+        if copy is not None and has_body:
+            data, copy.request_body = await _tee_body(request, copy.limit)
+            if copy.request_body is None:
+                self._drop_copy(copy)
+                copy = None
         try:
             upstream_resp = await self._send(x.target, request, headers, data, x)
         except UpstreamError as err:
@@ -386,10 +396,14 @@ class Proxy:
                 body = await upstream_resp.read()
                 await response.write_eof(body)
                 x.sent = len(body)
+                if copy is not None:
+                    copy.capture(body)
             else:
                 async for chunk in upstream_resp.content.iter_any():
                     await response.write(chunk)
                     x.sent += len(chunk)
+                    if copy is not None:
+                        copy.capture(chunk)
                 await response.write_eof()
         except (TimeoutError, aiohttp.ClientError) as err:
             # the upstream broke off mid-body: the client must not mistake the truncated
@@ -403,8 +417,75 @@ class Proxy:
         finally:
             upstream_resp.release()
             x.release()
+        if copy is not None and x.error is None and x.fallback is None:
+            self._offer_copy(copy, request, headers, x, upstream_resp)
         self._emit(request, x)
         return response
+
+    # -- shadow copies (side path: planned here, run by the Mirror, never raising) ------------
+    def _plan_copy(
+        self, active: ActiveTable, route: Route, request: web.BaseRequest, client: str
+    ) -> _Copy | None:
+        spec = route.shadow
+        mirror = self.mirror
+        if spec is None or mirror is None:
+            return None
+        try:
+            sticky = mirror.sticky_value(spec, request.headers, request.cookies)
+            if not mirror.wants(route, request.method, sticky, client):
+                return None
+            assert route.to is not None
+            other = active.balancers[route.to] if route.mode is Mode.SHADOW else active.default
+            if other is active.default and request.method not in SAFE_METHODS:
+                return None  # writes are never copied to the monolith
+            return _Copy(route, spec, other.pick().url, spec.max_body_bytes)
+        except Exception:
+            log.exception("planning a shadow copy failed")
+            return None
+
+    def _drop_copy(self, copy: _Copy) -> None:
+        if self.mirror is not None:
+            self.mirror.metrics.dropped(copy.route.name)
+
+    def _offer_copy(
+        self,
+        copy: _Copy,
+        request: web.BaseRequest,
+        headers: CIMultiDict[str],
+        x: _Exchange,
+        upstream_resp: aiohttp.ClientResponse,
+    ) -> None:
+        mirror = self.mirror
+        if mirror is None or x.inst is None:
+            return
+        if copy.overflow:
+            self._drop_copy(copy)
+            return
+        try:
+            raw = upstream_resp.raw_headers
+            primary = Captured(
+                status=upstream_resp.status,
+                headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw),
+                body=b"".join(copy.response_chunks),
+                latency=x.upstream_latency or 0.0,
+            )
+            mirror.offer(
+                ShadowJob(
+                    route=copy.route,
+                    spec=copy.spec,
+                    method=request.method,
+                    target=x.path,
+                    headers=headers,
+                    body=copy.request_body,
+                    primary=primary,
+                    primary_base=x.inst.url,
+                    shadow_base=copy.shadow_base,
+                    request_id=x.request_id,
+                    started=x.started,
+                )
+            )
+        except Exception:
+            log.exception("offering a shadow copy failed")
 
     # -- responses the proxy writes itself ---------------------------------------------------
     @staticmethod
@@ -564,3 +645,66 @@ class _Exchange:
 
 # what the client gives the upstream as the request body
 _Body: TypeAlias = bytes | AsyncIterator[bytes] | StreamReader | None
+
+
+class _Copy:
+    """A planned shadow copy: the request body and the primary's answer, within a size cap."""
+
+    __slots__ = (
+        "limit",
+        "overflow",
+        "request_body",
+        "response_chunks",
+        "route",
+        "shadow_base",
+        "size",
+        "spec",
+    )
+
+    def __init__(self, route: Route, spec: ShadowSpec, shadow_base: str, limit: int) -> None:
+        self.route = route
+        self.spec = spec
+        self.shadow_base = shadow_base
+        self.limit = limit
+        self.request_body: bytes | None = None
+        self.response_chunks: list[bytes] = []
+        self.size = 0
+        self.overflow = False
+
+    def capture(self, chunk: bytes) -> None:
+        if self.overflow:
+            return
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.overflow = True
+            self.response_chunks.clear()
+        else:
+            self.response_chunks.append(chunk)
+
+
+async def _tee_body(request: web.BaseRequest, limit: int) -> tuple[_Body, bytes | None]:
+    """Read up to ``limit`` bytes of the request body for the shadow copy.
+
+    A body within the limit is returned whole, for both sides. A larger one is not copied: the
+    primary gets the part already read followed by the rest of the stream, so nothing beyond
+    ``limit`` is ever buffered.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        return request.content, None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+
+            async def rest() -> AsyncIterator[bytes]:
+                for part in chunks:
+                    yield part
+                async for part in request.content.iter_any():
+                    yield part
+
+            return rest(), None
+    body = b"".join(chunks)
+    return body, body

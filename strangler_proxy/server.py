@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 from typing import IO
 
 import aiohttp
@@ -25,10 +26,12 @@ from .admin import create_admin_app
 from .balancing import Pool
 from .events import EventBus, ReloadFinished, RequestCompleted
 from .health import HealthChecker
+from .mirror import Mirror
 from .model import HealthSpec, Listen, RoutingTable
 from .observability import ProxyMetrics
 from .proxy import Proxy, TableHolder, create_session
 from .reload import Reloader
+from .shadow import ShadowMetrics, ShadowStore, open_store
 
 __all__ = ["ProxyServer", "run"]
 
@@ -46,6 +49,8 @@ class ProxyServer:
         access_log: IO[str] | None = None,
         reload_interval: float = 0.25,
         shutdown_grace: float = 10.0,
+        shadow_store: str | None = None,
+        shadow_store_default: Path = Path("var/shadow.sqlite3"),
     ) -> None:
         self.table = table
         self.config_path = config_path
@@ -61,6 +66,13 @@ class ProxyServer:
         self.completed.subscribe(self.metrics.on_request)
         self.reloaded.subscribe(self.metrics.on_reload)
         self.health: HealthChecker | None = None
+        # shadow comparisons: the flag's URL, else the table's, else the SQLite default
+        self.shadow_store_url = shadow_store or table.settings.shadow_store
+        self.shadow_store_default = shadow_store_default
+        self.shadow_metrics = ShadowMetrics()
+        self.metrics.registry.extra.append(self.shadow_metrics.render_prometheus)
+        self.store: ShadowStore | None = None
+        self.mirror: Mirror | None = None
         self.reloader: Reloader | None = None
         self.access_log: AccessLog | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -72,7 +84,10 @@ class ProxyServer:
             self.access_log = AccessLog(self.access_log_stream)
             self.completed.subscribe(self.access_log.record)
             self.access_log.start()
-        proxy = Proxy(self.holder, self._session, self.completed)
+        # connected on the first shadow copy: a table without shadow routes opens no store
+        self.store = open_store(self.shadow_store_url, self.shadow_store_default)
+        self.mirror = Mirror(self._session, self.store, self.shadow_metrics)
+        proxy = Proxy(self.holder, self._session, self.completed, self.mirror)
         if self.config_path is not None:
             self.reloader = Reloader(
                 self.config_path,
@@ -125,6 +140,10 @@ class ProxyServer:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
+        if self.mirror is not None:
+            await self.mirror.drain()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
         if self._session is not None:
             await self._session.close()
         if self.access_log is not None:

@@ -110,14 +110,21 @@ def price_text(cents: int) -> str:
     return format(Decimal(cents).scaleb(-2), "f")
 
 
-def product_item(row: RowMapping) -> dict[str, Any]:
-    """One product in the monolith's ``ProductSerializer`` key order."""
+def product_item(row: RowMapping, *, bug: str = "") -> dict[str, Any]:
+    """One product in the monolith's ``ProductSerializer`` key order.
+
+    ``bug="price_rounding"`` (test-only, ``CATALOG_TEST_BUG``) rounds prices to whole units, a
+    deliberate contract break for the shadow-traffic tests and the playbook's refused promote.
+    """
+    cents = row["price_cents"]
+    if bug == "price_rounding":
+        cents = (cents + 50) // 100 * 100
     return {
         "id": row["id"],
         "sku": row["sku"],
         "name": row["name"],
         "description": row["description"],
-        "price": price_text(row["price_cents"]),
+        "price": price_text(cents),
         "stock": row["stock"],
         "in_stock": row["stock"] > 0,
         "category": {

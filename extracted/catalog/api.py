@@ -48,6 +48,7 @@ from extracted.common import (
 __all__ = ["ENGINE_KEY", "TRUST_FORWARDED_KEY", "bp", "register"]
 
 ENGINE_KEY = "catalog_engine"
+TEST_BUG_KEY = "TEST_BUG"  # test-only deliberate contract break (see _store.product_item)
 TRUST_FORWARDED_KEY = "TRUST_X_FORWARDED"
 
 bp = Blueprint("catalog", __name__)
@@ -159,7 +160,8 @@ def product_list(fmt: str | None = None) -> Response:
             .mappings()
             .all()
         )
-    results: list[Any] = [product_item(row) for row in rows]
+    bug = str(current_app.config.get(TEST_BUG_KEY, ""))
+    results: list[Any] = [product_item(row, bug=bug) for row in rows]
     return json_response(page.envelope(results, _absolute_url()), headers=_allow())
 
 
@@ -172,7 +174,8 @@ def product_detail(pk: str, fmt: str | None = None) -> Response:
         row = conn.execute(stmt).mappings().first()
     if row is None:
         raise NotFound("No Product matches the given query.")
-    return json_response(product_item(row), headers=_allow())
+    bug = str(current_app.config.get(TEST_BUG_KEY, ""))
+    return json_response(product_item(row, bug=bug), headers=_allow())
 
 
 for _path, _view in (

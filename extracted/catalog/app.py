@@ -5,6 +5,8 @@ Configuration, read once here (environment, then ``overrides``)::
     CATALOG_DATABASE_URL        sqlite:///var/catalog.sqlite3 (default) or postgresql://...
     CATALOG_TRUST_X_FORWARDED   1 → next/previous links use X-Forwarded-Host/-Proto
                                 (as the monolith's DJANGO_TRUST_X_FORWARDED=1)
+    CATALOG_TEST_BUG            test-only: ``price_rounding`` breaks the price contract on
+                                purpose (shadow-traffic tests, the playbook's refused promote)
 
 ``overrides`` keys: ``DATABASE_URL``, ``TRUST_X_FORWARDED`` and any Flask setting.
 """
@@ -17,7 +19,7 @@ from typing import Any
 
 from flask import Flask
 
-from extracted.catalog.api import ENGINE_KEY, TRUST_FORWARDED_KEY, register
+from extracted.catalog.api import ENGINE_KEY, TEST_BUG_KEY, TRUST_FORWARDED_KEY, register
 from extracted.catalog.schema import ensure_schema
 from extracted.common import (
     create_engine_from_url,
@@ -37,6 +39,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
     return {
         "DATABASE_URL": env.get("CATALOG_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
         TRUST_FORWARDED_KEY: env.get("CATALOG_TRUST_X_FORWARDED", "").strip().lower() in _TRUE,
+        TEST_BUG_KEY: env.get("CATALOG_TEST_BUG", "").strip(),
     }
 
 

@@ -76,8 +76,9 @@ class ProxyProcess(Process):
     def from_yaml(cls, text: str, folder: Path, *extra: str) -> ProxyProcess:
         config = folder / "routing.yaml"
         config.write_text(text)
+        store = ["--shadow-store", f"sqlite:///{folder / 'shadow.sqlite3'}"]
         return cls(
-            ["--config", str(config), *extra],
+            ["--config", str(config), *store, *extra],
             port=free_port(),
             admin_port=free_port(),
             config=config,

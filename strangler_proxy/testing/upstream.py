@@ -18,6 +18,7 @@ Behaviour by path (the query tunes it):
     /cookies                 three Set-Cookie headers
     /gzip                    a gzip-compressed JSON body with Content-Encoding: gzip
     /redirect                302 to /echo/target with a relative Location
+    .../clock/...            {"id": 7, "name": "clock", "now": <a new timestamp each call>}
     /bare                    no Content-Type, Date or Server header
     /bad-framing             both Content-Length and Transfer-Encoding (a smuggling vector)
     /drop                    closes the connection without answering
@@ -40,6 +41,7 @@ import gzip
 import hashlib
 import json
 import signal
+import time
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["FakeUpstream", "main"]
@@ -253,6 +255,8 @@ class FakeUpstream:
                 self._head(200, [("Content-Length", "5"), ("Transfer-Encoding", "chunked")])
                 + b"0\r\n\r\n"
             )
+        elif "/clock" in path:  # the same answer on every side but for a timestamp
+            simple(200, json.dumps({"id": 7, "name": "clock", "now": time.time()}).encode())
         elif path == "/bare":
             simple(200, b"bare body", [])
         else:

@@ -25,6 +25,7 @@ from strangler_proxy.model import (
     Mode,
     Outlier,
     ProxySettings,
+    ShadowSpec,
     Sticky,
     StickyKind,
     Timeouts,
@@ -347,20 +348,77 @@ BROKEN = [
     pytest.param(
         HEAD + R + "    mode: canery\n",
         [
-            "routing.yaml:9: routes[0].mode: must be legacy, canary or extracted, got 'canery' (did you mean 'canary'?)"
+            "routing.yaml:9: routes[0].mode: must be legacy, shadow, canary or extracted, got 'canery' (did you mean 'canary'?)"
         ],
         id="unknown-mode",
     ),
     pytest.param(
-        HEAD + R + "    mode: shadow\n    to: catalog\n",
+        HEAD + R + "    mode: shadow\n    to: legacy\n",
         [
-            "routing.yaml:9: routes[0].mode: mode shadow is not available yet in this version of the kit"
+            "routing.yaml:10: routes[0].to: must differ from default (legacy): shadow routes go elsewhere"
         ],
-        id="shadow-mode",
+        id="shadow-to-default",
+    ),
+    pytest.param(
+        HEAD + R + "    mode: shadow\n",
+        ["routing.yaml:7: routes[0].to: is required (the upstream a shadow route sends to)"],
+        id="shadow-missing-to",
+    ),
+    pytest.param(
+        HEAD + R + "    mode: shadow\n    to: catalog\n    fallback: legacy\n",
+        [
+            "routing.yaml:11: routes[0].fallback: only applies to canary and extracted routes (this is shadow)"
+        ],
+        id="shadow-fallback",
+    ),
+    pytest.param(
+        HEAD
+        + R
+        + "    mode: shadow\n    to: catalog\n    shadow: {sample: 2, timeout: 0, max_concurrency: 0,"
+        " queue: -1, noise_sample: x, recheck_delay: -1}\n",
+        [
+            "routing.yaml:11: routes[0].shadow.sample: must be a share 0..1, got 2",
+            "routing.yaml:11: routes[0].shadow.noise_sample: must be a share 0..1, got 'x'",
+            "routing.yaml:11: routes[0].shadow.timeout: must be a positive number of seconds, got 0",
+            "routing.yaml:11: routes[0].shadow.recheck_delay: must be a number of seconds >= 0, got -1",
+            "routing.yaml:11: routes[0].shadow.max_concurrency: must be an integer >= 1, got 0",
+            "routing.yaml:11: routes[0].shadow.queue: must be an integer >= 0, got -1",
+        ],
+        id="shadow-numbers",
+    ),
+    pytest.param(
+        HEAD + R + "    mode: extracted\n    to: catalog\n    shadow: {methods: [GET, POST]}\n",
+        [
+            "routing.yaml:11: routes[0].shadow.methods: writes are never copied to the monolith: only GET, HEAD, OPTIONS on an extracted route, got POST"
+        ],
+        id="reverse-shadow-writes",
+    ),
+    pytest.param(
+        HEAD
+        + R
+        + "    mode: shadow\n    to: catalog\n    shadow:\n      compare: {tolerance: {$.price: cheap}}\n",
+        [
+            "routing.yaml:12: routes[0].shadow.compare.tolerance.$.price: must be a number >= 0 or a percentage like \"1%\", got 'cheap'"
+        ],
+        id="shadow-compare-rule",
+    ),
+    pytest.param(
+        HEAD + R + "    mode: shadow\n    to: catalog\n    shadow: {samples: 1}\n",
+        [
+            "routing.yaml:11: routes[0].shadow.samples: unknown key 'samples' (did you mean 'sample'?)"
+        ],
+        id="shadow-unknown-key",
+    ),
+    pytest.param(
+        "version: 1\nproxy: {shadow_store: 'mysql://x'}\nupstreams:\n  legacy: http://127.0.0.1:8000\ndefault: legacy\n",
+        [
+            "routing.yaml:2: proxy.shadow_store: must be a postgresql://... or sqlite:///path URL, got 'mysql://x'"
+        ],
+        id="shadow-store-url",
     ),
     pytest.param(
         HEAD + R,
-        ["routing.yaml:7: routes[0].mode: is required (legacy, canary or extracted)"],
+        ["routing.yaml:7: routes[0].mode: is required (legacy, shadow, canary or extracted)"],
         id="missing-mode",
     ),
     pytest.param(
@@ -611,9 +669,9 @@ BROKEN = [
     pytest.param(
         HEAD + R + "    mode: legacy\n    shadow: {sample: 1.0}\n",
         [
-            "routing.yaml:10: routes[0].shadow: unknown key 'shadow' (shadow settings are not available yet in this version of the kit)"
+            "routing.yaml:10: routes[0].shadow: only applies to shadow and extracted routes (this is legacy)"
         ],
-        id="shadow-block",
+        id="shadow-block-on-legacy",
     ),
     pytest.param(
         HEAD + R + "    mode: extracted\n    to: catalog\n    to: legacy\n",
@@ -857,3 +915,31 @@ def test_resilience_settings_load_with_defaults() -> None:
 )
 def test_broken_resilience_settings(lines: str, expected: list[str]) -> None:
     assert problems_of(UP + lines + "default: legacy\n") == expected
+
+
+def test_shadow_route_loads_with_rules_and_defaults() -> None:
+    text = (
+        HEAD
+        + R
+        + (
+            "    mode: shadow\n    to: catalog\n    shadow:\n      sample: 0.5\n"
+            "      sticky: header:Authorization\n      methods: [GET, POST]\n"
+            "      compare:\n        ignore: [$.updated_at]\n        unordered: {$.results: id}\n"
+        )
+    )
+    (route,) = parse_table(text).routes
+    assert route.mode is Mode.SHADOW and route.to == "catalog"
+    spec = route.shadow
+    assert spec is not None
+    assert spec.sample == 0.5 and spec.methods == {"GET", "POST"}
+    assert spec.sticky == Sticky(StickyKind.HEADER, "authorization")
+    assert spec.compare.ignore == ("$.updated_at",) and spec.compare.unordered == {
+        "$.results": "id"
+    }
+    assert (spec.timeout, spec.max_concurrency, spec.queue) == (5.0, 16, 64)
+    # shadow mode needs no block: the defaults apply
+    (plain,) = parse_table(HEAD + R + "    mode: shadow\n    to: catalog\n").routes
+    assert plain.shadow == ShadowSpec()
+    # an extracted route without a block has no reverse shadow
+    (cut,) = parse_table(HEAD + R + "    mode: extracted\n    to: catalog\n").routes
+    assert cut.shadow is None

@@ -1,0 +1,237 @@
+"""Shadow copies: send a route's requests to the other side too, off the client's path.
+
+The data path only *offers* work (``Mirror.offer``): it never waits for a shadow exchange, and
+nothing here can raise into it. Per route, at most ``max_concurrency`` exchanges run and at most
+``queue`` wait; beyond that, copies are dropped and counted. Each exchange:
+
+1. sends the copy (same method, raw path, headers and body as the primary got, plus
+   ``X-Strangler-Shadow: 1``; unsafe methods also carry ``X-Strangler-Dry-Run: 1``, which the
+   extracted services honour by rolling their transaction back) with its own timeout;
+2. for a sample (``noise_sample``) of safe requests, asks the primary side once more, so fields
+   that differ between the primary and itself are learned as noise;
+3. compares the two answers with the route's rules; a mismatch on a safe request is asked of
+   both sides again after ``recheck_delay``, and one that disappears is labelled a likely race;
+4. records the result (redacted by the store) and counts it.
+
+    mode: shadow        client ──▶ monolith (serves)       copy ──▶ to (compared)
+    extracted + shadow  client ──▶ to (serves)             copy ──▶ monolith (GET/HEAD/OPTIONS)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from . import canary
+from .model import SAFE_METHODS, Route, ShadowSpec, StickyKind
+from .shadow import (
+    Captured,
+    Comparison,
+    NoiseLearner,
+    ShadowMetrics,
+    ShadowResult,
+    ShadowStore,
+    Verdict,
+    classify_race,
+    compare,
+)
+
+__all__ = ["DRY_RUN_HEADER", "SHADOW_HEADER", "Mirror", "ShadowJob"]
+
+log = logging.getLogger("strangler.shadow")
+
+SHADOW_HEADER = "X-Strangler-Shadow"
+DRY_RUN_HEADER = "X-Strangler-Dry-Run"
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowJob:
+    """Everything a shadow exchange needs, captured while the primary was served."""
+
+    route: Route
+    spec: ShadowSpec
+    method: str
+    target: str  # raw path and query
+    headers: CIMultiDict[str]  # as sent to the primary
+    body: bytes | None
+    primary: Captured
+    primary_base: str  # instance URL of the side that served (for the noise re-ask)
+    shadow_base: str  # instance URL of the side that gets the copy
+    request_id: str
+    started: float
+
+
+class _RouteLane:
+    """The concurrency cap and bounded queue of one route."""
+
+    __slots__ = ("pending", "slots", "spec")
+
+    def __init__(self, spec: ShadowSpec) -> None:
+        self.spec = spec
+        self.slots = asyncio.Semaphore(spec.max_concurrency)
+        self.pending = 0  # running + waiting
+
+
+class Mirror:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        store: ShadowStore,
+        metrics: ShadowMetrics,
+        *,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.session = session
+        self.store = store
+        self.metrics = metrics
+        self.noise = NoiseLearner()
+        self.rng = rng
+        self.clock = clock
+        self._lanes: dict[str, _RouteLane] = {}
+        self._store_started = False
+        self._store_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- decided on the data path (cheap, never raises) -----------------------------------------
+    def wants(self, route: Route, method: str, sticky_value: str | None, client: str) -> bool:
+        """Whether this request is copied: method allowed and sampled in."""
+        spec = route.shadow
+        if spec is None or method not in spec.methods:
+            return False
+        if spec.sample >= 1.0:
+            return True
+        if spec.sticky is not None:
+            key = sticky_value if sticky_value else client
+            return canary.in_canary(key.encode("utf-8", "surrogateescape"), spec.sample * 100)
+        return self.rng() < spec.sample
+
+    @staticmethod
+    def sticky_value(
+        spec: ShadowSpec, headers: Mapping[str, str], cookies: Mapping[str, str]
+    ) -> str:
+        sticky = spec.sticky
+        if sticky is None or sticky.kind is StickyKind.IP:
+            return ""
+        if sticky.kind is StickyKind.HEADER:
+            return headers.get(sticky.name, "")
+        return cookies.get(sticky.name, "")
+
+    def offer(self, job: ShadowJob) -> bool:
+        """Queue a shadow exchange; False (and counted) when the route's lane is full."""
+        spec = job.spec
+        lane = self._lanes.get(job.route.name)
+        if lane is None or lane.spec is not spec:  # new route, or its settings were reloaded
+            lane = self._lanes[job.route.name] = _RouteLane(spec)
+        if lane.pending >= spec.max_concurrency + spec.queue:
+            self.metrics.dropped(job.route.name)
+            return False
+        lane.pending += 1
+        task = asyncio.get_running_loop().create_task(self._run(lane, job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    # -- off the data path ----------------------------------------------------------------------
+    async def _run(self, lane: _RouteLane, job: ShadowJob) -> None:
+        try:
+            if not self._store_started:
+                async with self._store_lock:
+                    if not self._store_started:
+                        await asyncio.to_thread(self.store.start)
+                        self._store_started = True
+            async with lane.slots:
+                await self._exchange(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the choke point: count, log, never propagate
+            self.metrics.dropped(job.route.name)
+            log.exception("shadow exchange for %s failed", job.route.name)
+        finally:
+            lane.pending -= 1
+
+    async def _ask(self, base: str, job: ShadowJob, *, copy: bool) -> Captured:
+        headers = CIMultiDict(job.headers)
+        if copy:
+            headers[SHADOW_HEADER] = "1"
+            if job.method not in SAFE_METHODS:
+                headers[DRY_RUN_HEADER] = "1"
+        limit = job.spec.max_body_bytes
+        t0 = time.perf_counter()
+        try:
+            async with self.session.request(
+                job.method,
+                URL(base + job.target, encoded=True),
+                headers=headers,
+                data=job.body,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=job.spec.timeout),
+            ) as resp:
+                body = await resp.content.read(limit + 1)
+                error = "body_too_large" if len(body) > limit else None
+                return Captured(
+                    status=resp.status,
+                    headers=tuple(
+                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
+                    ),
+                    body=body[:limit],
+                    latency=time.perf_counter() - t0,
+                    error=error,
+                )
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            return Captured(None, (), b"", time.perf_counter() - t0, "upstream_timeout")
+        except (aiohttp.ClientError, OSError):
+            return Captured(None, (), b"", time.perf_counter() - t0, "upstream_unavailable")
+
+    async def _exchange(self, job: ShadowJob) -> None:
+        route = job.route.name
+        spec = job.spec
+        rules = spec.compare
+        shadow = await self._ask(job.shadow_base, job, copy=True)
+        safe = job.method in SAFE_METHODS
+        if safe and spec.noise_sample > 0 and self.rng() < spec.noise_sample:
+            again = await self._ask(job.primary_base, job, copy=False)
+            if job.primary.error is None and again.error is None:
+                self.store.record_noise(self.noise.observe(route, job.primary, again, rules))
+        noise = self.noise.noise(route)
+        comparison: Comparison = compare(job.primary, shadow, rules, noise)
+        if comparison.verdict is Verdict.MISMATCH and safe and spec.recheck_delay >= 0:
+            await asyncio.sleep(spec.recheck_delay)
+            primary2, shadow2 = await asyncio.gather(
+                self._ask(job.primary_base, job, copy=False),
+                self._ask(job.shadow_base, job, copy=True),
+            )
+            comparison = classify_race(comparison, compare(primary2, shadow2, rules, noise))
+        result = ShadowResult(
+            route=route,
+            method=job.method,
+            target=job.target,
+            request_headers=tuple(job.headers.items()),
+            primary=job.primary,
+            shadow=shadow,
+            comparison=comparison,
+            timestamp=job.started,
+            request_id=job.request_id,
+            redact=rules.redact,
+        )
+        self.metrics.observe(result)
+        if not self.store.record(result):
+            self.metrics.dropped(route)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Let running exchanges finish (on shutdown), then cancel what is left."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)

@@ -1,0 +1,79 @@
+"""``strangler shadow report [ROUTE] [--store URL] [--json] [--min-samples N]
+[--min-match-rate X]``: exit 0 pass, 1 fail, 2 not enough data (the worst over routes).
+
+The lead wires it in ``cli.py``::
+
+    p = shadow_sub.add_parser("report", help="shadow comparison evidence per route")
+    add_report_arguments(p)
+    p.set_defaults(func=run_report)
+
+``--store`` defaults to ``$STRANGLER_SHADOW_STORE``, else the SQLite file
+``var/shadow.sqlite3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["DEFAULT_STORE_PATH", "add_report_arguments", "run_report"]
+
+DEFAULT_STORE_PATH = Path("var/shadow.sqlite3")
+
+
+def _rate(text: str) -> float:
+    """``0.99``, ``99%`` or ``99`` (taken as a percentage when above 1)."""
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a number") from None
+    if text.endswith("%") or value > 1:
+        value /= 100
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be between 0 and 1 (or 0% and 100%)")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("route", nargs="?", help="one route's report (default: every route)")
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("STRANGLER_SHADOW_STORE"),
+        help="postgresql://… or sqlite:///path (default: $STRANGLER_SHADOW_STORE, else "
+        f"{DEFAULT_STORE_PATH})",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--min-samples", type=_positive, default=100, metavar="N")
+    parser.add_argument("--min-match-rate", type=_rate, default=0.99, metavar="X")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import Thresholds, build_report, render_text, report_json
+    from .store import open_store
+
+    try:
+        store = open_store(args.store, DEFAULT_STORE_PATH)
+        thresholds = Thresholds(min_samples=args.min_samples, min_match_rate=args.min_match_rate)
+        report = build_report(store, args.route, thresholds)
+        store.close()
+    except Exception as err:  # one boundary: a store we cannot read is a usage problem
+        print(f"strangler shadow report: cannot read the store: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report_json(report), indent=2))
+    else:
+        sys.stdout.write(render_text(report))
+    return report.exit_code

@@ -1,0 +1,126 @@
+"""The shapes shared by comparison, noise learning, the store and the report.
+
+One mirrored request produces one :class:`ShadowResult`::
+
+    json_ = (("content-type", "application/json"),)
+    ShadowResult(route="product-detail", method="GET", target="/api/products/17/",
+                 request_headers=(("accept", "application/json"),),
+                 primary=Captured(200, json_, b'{"id": 17}', 0.012),
+                 shadow=Captured(200, json_, b'{"id": 17}', 0.008),
+                 comparison=Comparison(Verdict.MATCH, (), ()), timestamp=1767268800.0,
+                 request_id="4f1c…")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+
+from ._paths import Segment
+
+__all__ = [
+    "Captured",
+    "Comparison",
+    "Difference",
+    "NoiseSample",
+    "ShadowResult",
+    "Verdict",
+    "is_error",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """One side's answer. ``status`` is ``None`` when the side failed (``error`` says why,
+    e.g. ``"upstream_timeout"``, ``"upstream_unavailable"``). ``latency`` is in seconds."""
+
+    status: int | None
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    latency: float
+    error: str | None = None
+
+    def header(self, name: str) -> str | None:
+        """All values of header ``name`` (any case) joined by ``", "``; ``None`` when absent."""
+        lname = name.lower()
+        values = [v for k, v in self.headers if k.lower() == lname]
+        return ", ".join(values) if values else None
+
+
+def is_error(side: Captured) -> bool:
+    """A side "errored" when it gave no response, or a 5xx: what the report's error rate counts."""
+    return side.error is not None or side.status is None or side.status >= 500
+
+
+class Verdict(enum.Enum):
+    MATCH = "match"  # no difference at all
+    MISMATCH = "mismatch"  # at least one difference outside the learned noise
+    NOISE_ONLY = "noise_only"  # every difference is in a field the monolith varies by itself
+    LIKELY_RACE = "likely_race"  # a mismatch that disappeared when both sides were asked again
+    ERROR = "error"  # one side (or both) gave no response: nothing to compare
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """One difference. ``path`` is concrete (``$.results[id=17].price``, ``status``,
+    ``headers.content-type``, ``body``, ``error``); ``field`` is the generic form results are
+    aggregated and noise is learned by (``$.results[*].price``).
+
+    ``kind`` is one of: ``status``, ``header``, ``body`` (non-JSON bytes), ``invalid_json``,
+    ``missing`` (only the primary has it), ``extra`` (only the shadow has it), ``value``,
+    ``type``, ``tolerance`` (numbers further apart than allowed), ``matcher`` (a side fails
+    the value matcher), ``duplicate_key`` / ``missing_key`` (unordered arrays), ``error``.
+    """
+
+    path: str
+    kind: str
+    primary: object
+    shadow: object
+    field: str = ""
+    segments: tuple[Segment, ...] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if not self.field:
+            object.__setattr__(self, "field", self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """``differences`` excludes learned noise; ``noise`` lists the noise fields that differed."""
+
+    verdict: Verdict
+    differences: tuple[Difference, ...]
+    noise: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The distinct generic fields of ``differences``, sorted."""
+        return tuple(sorted({d.field for d in self.differences}))
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowResult:
+    """What the store records for one mirrored request (redacted before it is written)."""
+
+    route: str
+    method: str
+    target: str  # raw path and query
+    request_headers: tuple[tuple[str, str], ...]
+    primary: Captured  # the side that answered the client (the monolith while shadowing)
+    shadow: Captured  # the copy's answer (the extracted service)
+    comparison: Comparison
+    timestamp: float  # wall clock, seconds since the epoch
+    request_id: str = ""
+    redact: tuple[str, ...] = ()  # the route's ``CompareRules.redact`` JSON paths
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseSample:
+    """One primary-vs-primary comparison: the fields that differed between two monolith calls."""
+
+    route: str
+    fields: tuple[str, ...]
+    timestamp: float

@@ -1,0 +1,133 @@
+"""Apply one folded :class:`Batch` to the store's tables (inside the caller's transaction).
+
+Counters are upserted as increments (``count = count + excluded.count``) so replicas sharing a
+PostgreSQL store never overwrite each other; examples go to reservoir slots::
+
+    with db.transaction():
+        apply_batch(db, Batch.fold(items, max_body=16384), now=clock(), examples=policy)
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ._batch import Batch
+from ._reservoir import choose_slot
+from ._sql import Driver
+
+__all__ = ["ExamplePolicy", "apply_batch"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExamplePolicy:
+    """At most ``per_field`` examples per (route, field), each kept ``ttl`` seconds."""
+
+    per_field: int
+    ttl: float
+    rng: random.Random
+
+
+def apply_batch(db: Driver, batch: Batch, now: float, examples: ExamplePolicy) -> None:
+    """Every increment of ``batch``, in the caller's transaction."""
+    g, least = db.greatest, db.least
+    for route, d in batch.routes.items():
+        db.execute(
+            "INSERT INTO shadow_routes (route, compared, matched, mismatched, noise_only, "
+            "likely_race, errors, primary_errors, shadow_errors, noise_samples, first_seen, "
+            "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (route) DO UPDATE "
+            "SET compared = shadow_routes.compared + excluded.compared, "
+            + ", ".join(
+                f"{c} = shadow_routes.{c} + excluded.{c}"
+                for c in (
+                    "matched",
+                    "mismatched",
+                    "noise_only",
+                    "likely_race",
+                    "errors",
+                    "primary_errors",
+                    "shadow_errors",
+                    "noise_samples",
+                )
+            )
+            + f", first_seen = COALESCE({least}(shadow_routes.first_seen, excluded.first_seen), "
+            "excluded.first_seen, shadow_routes.first_seen), "
+            f"last_seen = COALESCE({g}(shadow_routes.last_seen, excluded.last_seen), "
+            "excluded.last_seen, shadow_routes.last_seen)",
+            (
+                route,
+                d.compared,
+                d.matched,
+                d.mismatched,
+                d.noise_only,
+                d.likely_race,
+                d.errors,
+                d.primary_errors,
+                d.shadow_errors,
+                d.noise_samples,
+                d.first_seen if d.compared else None,
+                d.last_seen if d.compared else None,
+            ),
+        )
+    for table, rows in (("shadow_fields", batch.fields), ("shadow_noise", batch.noise)):
+        kind_col, kind_val = (", kind", ", ?") if table == "shadow_fields" else ("", "")
+        for (route, field), f in rows.items():
+            db.execute(
+                f"INSERT INTO {table} (route, field{kind_col}, count, first_seen, last_seen) "
+                f"VALUES (?, ?{kind_val}, ?, ?, ?) ON CONFLICT (route, field) DO UPDATE SET "
+                f"count = {table}.count + excluded.count, "
+                f"first_seen = {least}({table}.first_seen, excluded.first_seen), "
+                f"last_seen = {g}({table}.last_seen, excluded.last_seen)",
+                (route, field, *([f.kind] if kind_col else []), f.count, f.first_seen, f.last_seen),
+            )
+    for (route, fields), count in batch.signatures.items():
+        db.execute(
+            "INSERT INTO shadow_signatures (route, fields, count) VALUES (?, ?, ?) "
+            "ON CONFLICT (route, fields) DO UPDATE SET "
+            "count = shadow_signatures.count + excluded.count",
+            (route, fields, count),
+        )
+    for (route, side, bucket), count in batch.latency.items():
+        db.execute(
+            "INSERT INTO shadow_latency (route, side, bucket, count) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (route, side, bucket) DO UPDATE SET "
+            "count = shadow_latency.count + excluded.count",
+            (route, side, bucket, count),
+        )
+    _apply_examples(db, batch, now, examples)
+
+
+def _apply_examples(db: Driver, batch: Batch, now: float, policy: ExamplePolicy) -> None:
+    capacity = policy.per_field
+    db.execute("DELETE FROM shadow_examples WHERE stored_at < ?", (now - policy.ttl,))
+    for (route, field), candidates in batch.examples.items():
+        occupied = {
+            int(str(r[0]))
+            for r in db.execute(
+                "SELECT slot FROM shadow_examples WHERE route = ? AND field = ?", (route, field)
+            )
+        }
+        rows = db.execute(
+            "SELECT seen FROM shadow_reservoir WHERE route = ? AND field = ?", (route, field)
+        )
+        seen = int(str(rows[0][0])) if rows else 0
+        if len(occupied) < capacity:  # expiry freed slots: restart the sample from what is left
+            seen = len(occupied)
+        for request_id, payload in candidates:
+            seen += 1
+            slot = choose_slot(seen, occupied, capacity, policy.rng)
+            if slot is None:
+                continue
+            occupied.add(slot)
+            db.execute(
+                "INSERT INTO shadow_examples (route, field, slot, stored_at, request_id, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (route, field, slot) DO UPDATE SET "
+                "stored_at = excluded.stored_at, request_id = excluded.request_id, "
+                "payload = excluded.payload",
+                (route, field, slot, now, request_id, payload),
+            )
+        db.execute(
+            "INSERT INTO shadow_reservoir (route, field, seen) VALUES (?, ?, ?) "
+            "ON CONFLICT (route, field) DO UPDATE SET seen = excluded.seen",
+            (route, field, seen),
+        )

@@ -1,0 +1,133 @@
+"""Blank secrets out of a :class:`ShadowResult` before anything is stored.
+
+Always redacted:
+
+* headers ``Authorization``, ``Proxy-Authorization``, ``X-CSRFToken`` (whole value);
+  ``Cookie`` and ``Set-Cookie`` keep cookie names and attributes, never values:
+  ``sessionid=abc; csrftoken=x`` → ``sessionid=[redacted]; csrftoken=[redacted]``;
+* JSON bodies: the keys ``csrfmiddlewaretoken`` and ``csrftoken`` at any depth, plus the
+  route's ``redact`` paths (``CompareRules.redact``);
+* other bodies (HTML forms, form-encoded text): ``csrfmiddlewaretoken`` / ``csrftoken`` values;
+* the values of differences at (or containing) those paths and headers.
+
+    >>> redact_headers((("Authorization", "Token s3cret"), ("Accept", "*/*")))
+    (('Authorization', '[redacted]'), ('Accept', '*/*'))
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+from decimal import Decimal
+
+from ._paths import Pattern, Segment, compile_pattern
+from ._types import Captured, Comparison, Difference, ShadowResult
+
+__all__ = [
+    "ALWAYS_REDACTED_PATHS",
+    "REDACTED",
+    "SECRET_HEADERS",
+    "redact_body",
+    "redact_headers",
+    "redact_result",
+]
+
+REDACTED = "[redacted]"
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-csrftoken"})
+_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
+ALWAYS_REDACTED_PATHS = ("$..csrfmiddlewaretoken", "$..csrftoken")
+# name="csrfmiddlewaretoken" value="…", csrfmiddlewaretoken=…, "csrftoken": "…"
+_TEXT_SECRET = re.compile(
+    rb"((?:csrfmiddlewaretoken|csrftoken)[\"']?(?:\s+value=|\s*[=:]\s*)[\"']?)[^\"'&\s<>;,]+",
+    re.IGNORECASE,
+)
+_TEXT_SECRET_STR = re.compile(_TEXT_SECRET.pattern.decode(), re.IGNORECASE)
+_COOKIE_PAIR = re.compile(r"([^=;,\s]+)=[^;,]*")
+
+
+def _redact_cookie(name: str, value: str) -> str:
+    if name == "set-cookie":  # only the first pair is the cookie; the rest are attributes
+        head, sep, attributes = value.partition(";")
+        return _COOKIE_PAIR.sub(rf"\1={REDACTED}", head, count=1) + sep + attributes
+    return _COOKIE_PAIR.sub(rf"\1={REDACTED}", value)
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for name, value in headers:
+        lname = name.lower()
+        if lname in SECRET_HEADERS:
+            value = REDACTED
+        elif lname in _COOKIE_HEADERS:
+            value = _redact_cookie(lname, value)
+        out.append((name, value))
+    return tuple(out)
+
+
+def _patterns(paths: Iterable[str]) -> tuple[Pattern, ...]:
+    return tuple(compile_pattern(p) for p in (*ALWAYS_REDACTED_PATHS, *paths))
+
+
+def _redact_tree(value: object, path: tuple[Segment, ...], patterns: tuple[Pattern, ...]) -> object:
+    if any(p.matches(path) for p in patterns):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: _redact_tree(v, (*path, k), patterns) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_tree(v, (*path, i), patterns) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        return _TEXT_SECRET_STR.sub(rf"\1{REDACTED}", value)
+    return value
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def redact_body(body: bytes, paths: Iterable[str] = ()) -> bytes:
+    """JSON bodies: parse, blank the paths, serialize (compact); others: text patterns."""
+    try:
+        doc = json.loads(body, parse_float=Decimal)
+    except ValueError:
+        return _TEXT_SECRET.sub(rb"\1" + REDACTED.encode(), body)
+    redacted = _redact_tree(doc, (), _patterns(paths))
+    return json.dumps(redacted, default=_json_default, ensure_ascii=False).encode()
+
+
+def _redact_side(side: Captured, paths: tuple[str, ...]) -> Captured:
+    return replace(side, headers=redact_headers(side.headers), body=redact_body(side.body, paths))
+
+
+def _redact_difference(diff: Difference, patterns: tuple[Pattern, ...]) -> Difference:
+    if diff.kind == "header":
+        name = diff.path.removeprefix("headers.")
+        if name in SECRET_HEADERS or name in _COOKIE_HEADERS:
+            return replace(diff, primary=REDACTED, shadow=REDACTED)
+        return diff
+    prefix = diff.segments if diff.segments is not None else ()
+    return replace(
+        diff,
+        primary=_redact_tree(diff.primary, prefix, patterns),
+        shadow=_redact_tree(diff.shadow, prefix, patterns),
+    )
+
+
+def redact_comparison(comparison: Comparison, paths: Iterable[str] = ()) -> Comparison:
+    patterns = _patterns(paths)
+    diffs = tuple(_redact_difference(d, patterns) for d in comparison.differences)
+    return replace(comparison, differences=diffs)
+
+
+def redact_result(result: ShadowResult) -> ShadowResult:
+    """Everything secret in ``result`` replaced by ``[redacted]``; uses ``result.redact``."""
+    return replace(
+        result,
+        request_headers=redact_headers(result.request_headers),
+        primary=_redact_side(result.primary, result.redact),
+        shadow=_redact_side(result.shadow, result.redact),
+        comparison=redact_comparison(result.comparison, result.redact),
+    )

@@ -1,0 +1,185 @@
+"""The results store: ``record()`` on the request path, a writer thread off it.
+
+``ShadowStore.record(result)`` appends to a bounded in-memory queue and returns at once; when
+the queue is full the result is dropped and counted (``dropped``, per route in
+``dropped_by_route``, and ``ShadowMetrics.dropped`` when metrics are given). A background
+thread takes up to ``batch_size`` items or whatever arrived within ``flush_interval`` seconds,
+redacts them, and applies them in one transaction. A failed batch is logged and counted
+(``write_errors``), never raised::
+
+    store = open_store(None, Path("var/shadow.sqlite3"))   # or "postgresql://…"
+    store.start()
+    store.record(result)            # never blocks
+    store.record_noise(sample)      # from NoiseLearner.observe
+    store.close()                   # flushes what is queued, stops the thread
+    read = store.snapshot("product-detail")   # for report.build_report
+
+Examples: at most ``examples_per_field`` per (route, field), chosen by reservoir sampling;
+examples older than ``example_ttl`` seconds (by the injected ``clock``) are deleted and never
+reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import _sql
+from ._batch import Batch
+from ._snapshot import Snapshot, read_snapshot
+from ._types import NoiseSample, ShadowResult
+from ._write import ExamplePolicy, apply_batch
+from .metrics import ShadowMetrics
+
+__all__ = ["ShadowStore", "open_store"]
+
+log = logging.getLogger("strangler.shadow.store")
+Item = ShadowResult | NoiseSample
+
+
+class ShadowStore:
+    def __init__(
+        self,
+        url: str | None,
+        path_default: Path,
+        *,
+        queue_size: int = 10_000,
+        batch_size: int = 500,
+        flush_interval: float = 0.25,
+        examples_per_field: int = 5,
+        example_ttl: float = 7 * 86400.0,
+        max_body: int = 16 * 1024,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        metrics: ShadowMetrics | None = None,
+    ) -> None:
+        self.url, self.path_default = url, path_default
+        self.batch_size, self.flush_interval = batch_size, flush_interval
+        self.examples_per_field, self.example_ttl = examples_per_field, example_ttl
+        self.max_body = max_body
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._metrics = metrics
+        self._examples = ExamplePolicy(examples_per_field, example_ttl, self._rng)
+        self._queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()  # one batch at a time on the one connection
+        self._db: _sql.Driver | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+        self.dropped_by_route: dict[str, int] = {}
+        self.written = 0
+        self.write_errors = 0
+
+    # -- the request path ------------------------------------------------------------------
+    def record(self, result: ShadowResult) -> bool:
+        """Queue ``result`` for writing; ``False`` (dropped, counted) when the queue is full."""
+        return self._put(result)
+
+    def record_noise(self, sample: NoiseSample) -> bool:
+        return self._put(sample)
+
+    def _put(self, item: Item) -> bool:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+            self.dropped_by_route[item.route] = self.dropped_by_route.get(item.route, 0) + 1
+            if self._metrics is not None:
+                self._metrics.dropped(item.route)
+            return False
+        return True
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _connect(self) -> _sql.Driver:
+        if self._db is None:
+            db = _sql.connect(self.url, self.path_default)
+            db.create_schema()
+            self._db = db
+        return self._db
+
+    def start(self) -> None:
+        """Connect, create the tables if needed, start the writer thread."""
+        with self._lock:
+            self._connect()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="shadow-store-writer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the writer, write everything still queued, close the connection."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.flush()
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            items = self._take(block=True)
+            if items:
+                self._write(items)
+
+    def _take(self, block: bool) -> list[Item]:
+        items: list[Item] = []
+        deadline = time.monotonic() + self.flush_interval
+        while len(items) < self.batch_size:
+            timeout = deadline - time.monotonic()
+            try:
+                if block and timeout > 0:
+                    items.append(self._queue.get(timeout=timeout))
+                else:
+                    items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def flush(self) -> int:
+        """Write everything queued now, in the caller's thread; returns the items written."""
+        total = 0
+        while items := self._take(block=False):
+            self._write(items)
+            total += len(items)
+        return total
+
+    # -- the writer ------------------------------------------------------------------------
+    def _write(self, items: list[Item]) -> None:
+        try:
+            batch = Batch.fold(items, self.max_body)
+            with self._lock:
+                db = self._connect()
+                with db.transaction():
+                    apply_batch(db, batch, self._clock(), self._examples)
+            self.written += len(items)
+        except Exception:
+            self.write_errors += 1
+            log.exception("shadow store: a batch of %d results was lost", len(items))
+
+    def snapshot(self, route: str | None = None) -> Snapshot:
+        """Everything stored (for ``route``, or all routes); empty if there is no store yet."""
+        if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
+            return Snapshot()
+        with self._lock:
+            return read_snapshot(self._connect(), route, self._clock(), self.example_ttl)
+
+
+def open_store(url: str | None, path_default: Path, **options: object) -> ShadowStore:
+    """A store for ``url`` (``postgresql://…``, ``sqlite:///path``) or the SQLite file
+    ``path_default`` when ``url`` is None. Options are :class:`ShadowStore`'s keywords.
+    Nothing is connected until :meth:`ShadowStore.start` (or the first flush/snapshot)."""
+    if url is not None and not url.startswith(("postgresql://", "postgres://", "sqlite:///")):
+        raise ValueError(f"store: expected postgresql://… or sqlite:///path, got {url!r}")
+    return ShadowStore(url, path_default, **options)  # type: ignore[arg-type]

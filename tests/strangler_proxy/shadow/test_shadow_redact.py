@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+
+from strangler_proxy.shadow import CompareRules, ShadowResult, redact_result
+from strangler_proxy.shadow._fakes import json_side, make_result
+from strangler_proxy.shadow.redact import REDACTED, redact_body, redact_headers
+
+SECRETS = ("tok-SECRET1", "sess-SECRET2", "csrf-SECRET3", "form-SECRET4", "body-SECRET5")
+
+
+def secret_result() -> ShadowResult:
+    rules = CompareRules.from_config({"redact": ["$.token", "$..card.number"]})
+    primary = json_side(
+        {
+            "token": "body-SECRET5",
+            "card": {"number": "4111"},
+            "csrfmiddlewaretoken": "form-SECRET4",
+        },
+        headers=(
+            ("Content-Type", "application/json"),
+            ("Set-Cookie", "csrftoken=csrf-SECRET3; expires=Thu, 01 Jan 2027 00:00:00 GMT; Path=/"),
+        ),
+    )
+    shadow = json_side({"token": "other-SECRET5", "card": {"number": "4222"}})
+    return make_result(
+        primary,
+        shadow,
+        rules=rules,
+        request_headers=(
+            ("Authorization", "Token tok-SECRET1"),
+            ("Cookie", "sessionid=sess-SECRET2; csrftoken=csrf-SECRET3"),
+            ("X-CSRFToken", "csrf-SECRET3"),
+            ("Accept", "application/json"),
+        ),
+    )
+
+
+def test_headers_keep_names_never_values() -> None:
+    got = dict(
+        redact_headers(
+            [
+                ("Authorization", "Token x"),
+                ("Proxy-Authorization", "Basic y"),
+                ("Cookie", "sessionid=abc; csrftoken=def"),
+                ("Set-Cookie", "csrftoken=def; Path=/; SameSite=Lax"),
+                ("x-csrftoken", "def"),
+                ("Accept", "*/*"),
+            ]
+        )
+    )
+    assert got == {
+        "Authorization": REDACTED,
+        "Proxy-Authorization": REDACTED,
+        "Cookie": f"sessionid={REDACTED}; csrftoken={REDACTED}",
+        "Set-Cookie": f"csrftoken={REDACTED}; Path=/; SameSite=Lax",
+        "x-csrftoken": REDACTED,
+        "Accept": "*/*",
+    }
+
+
+def test_bodies_json_paths_and_form_tokens() -> None:
+    body = json.dumps({"a": {"csrftoken": "x"}, "token": "t", "keep": 1}).encode()
+    assert json.loads(redact_body(body, ["$.token"])) == {
+        "a": {"csrftoken": REDACTED},
+        "token": REDACTED,
+        "keep": 1,
+    }
+    html = b'<input type="hidden" name="csrfmiddlewaretoken" value="abc123"><p>ok</p>'
+    assert redact_body(html) == (
+        b'<input type="hidden" name="csrfmiddlewaretoken" value="[redacted]"><p>ok</p>'
+    )
+    form = b"csrfmiddlewaretoken=abc123&q=1"
+    assert redact_body(form) == b"csrfmiddlewaretoken=[redacted]&q=1"
+
+
+def test_a_result_keeps_no_secret_anywhere() -> None:
+    result = secret_result()
+    assert result.comparison.differences  # the token differs: its values must go too
+    text = repr(redact_result(result))
+    for secret in (*SECRETS, "4111", "4222", "other-SECRET5"):
+        assert secret not in text
+    assert "Accept" in text and "application/json" in text

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from strangler_proxy.shadow import NoiseSample, ShadowMetrics, ShadowResult, ShadowStore, open_store
+from strangler_proxy.shadow._fakes import T0, FakeClock, json_side, make_result
+from strangler_proxy.shadow._histogram import bucket
+
+StoreFactory = Callable[..., ShadowStore]
+
+
+def mismatch(n: int, route: str = "products", at: float = T0) -> ShadowResult:
+    return make_result(
+        json_side({"price": "1.00", "n": 0}, latency=0.010),
+        json_side({"price": "2.00", "n": 0}, latency=0.020),
+        route=route,
+        at=at,
+        request_id=f"req-{n}",
+    )
+
+
+def test_counts_fields_latency_and_noise_are_stored(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.start()
+    match = make_result(json_side({"a": 1}), json_side({"a": 1}))
+    for _ in range(3):
+        assert store.record(match)
+    assert store.record(mismatch(1, at=T0 + 5))
+    store.record_noise(NoiseSample("products", ("$.updated_at",), T0))
+    store.close()
+    snap = store.snapshot("products")
+    (row,) = snap.routes
+    assert (row.compared, row.matched, row.mismatched, row.noise_samples) == (4, 3, 1, 1)
+    assert (row.first_seen, row.last_seen) == (T0, T0 + 5)
+    assert [(f.field, f.kind, f.count) for f in snap.fields] == [("$.price", "value", 1)]
+    assert [(f.field, f.count) for f in snap.noise] == [("$.updated_at", 1)]
+    primary = {(b, c) for r, s, b, c in snap.latency if s == "primary"}
+    assert primary == {(bucket(0.01), 4)}
+    (example,) = snap.examples
+    assert example.request_id == "req-1" and example.payload["target"] == "/api/products/1/"
+    assert store.written == 5 and store.write_errors == 0
+
+
+def test_secrets_never_reach_the_store(
+    make_store: StoreFactory,
+    raw_rows: Callable[[ShadowStore], str],
+    secret_case: tuple[ShadowResult, tuple[str, ...]],
+) -> None:
+    store = make_store()
+    result, secrets = secret_case
+    assert store.record(result)
+    assert store.flush() == 1
+    rows = raw_rows(store)
+    assert "products" in rows and "[redacted]" in rows
+    for secret in secrets:
+        assert secret not in rows
+
+
+def test_two_stores_add_up_in_one_database(make_store: StoreFactory) -> None:
+    a, b = make_store(), make_store()
+    for store in (a, b):
+        store.record(mismatch(1))
+        store.flush()
+    (row,) = a.snapshot().routes
+    assert row.compared == 2 and a.snapshot().fields[0].count == 2
+
+
+def test_reservoir_is_bounded_and_examples_expire(make_store: StoreFactory) -> None:
+    clock = FakeClock()
+    store = make_store(clock=clock, examples_per_field=3, example_ttl=3600, rng=random.Random(7))
+    for n in range(50):
+        store.record(mismatch(n))
+    store.flush()
+    assert store.snapshot().fields[0].count == 50
+    assert _example_count(store) == 3
+    clock.now += 3601
+    assert store.snapshot().examples == ()  # expired: never reported
+    store.record(mismatch(99))
+    store.flush()
+    (example,) = store.snapshot().examples
+    assert example.request_id == "req-99"
+    assert _example_count(store) == 1  # the expired ones are deleted
+
+
+def _example_count(store: ShadowStore) -> int:
+    with store._lock:
+        db = store._connect()
+        return int(str(db.execute("SELECT COUNT(*) FROM shadow_examples")[0][0]))
+
+
+def test_record_never_blocks_and_counts_drops(tmp_path: Path) -> None:
+    metrics = ShadowMetrics()
+    store = open_store(None, tmp_path / "s.sqlite3", queue_size=3, metrics=metrics)
+    result = make_result(json_side({"a": 1}), json_side({"a": 1}))
+    start = time.perf_counter()
+    accepted = [store.record(result) for _ in range(1000)]
+    assert time.perf_counter() - start < 0.5
+    assert accepted.count(True) == 3
+    assert store.dropped == 997 and store.dropped_by_route == {"products": 997}
+    assert metrics.value("dropped", "products") == 997
+    assert store.queued == 3
+    store.close()
+    assert store.snapshot().routes[0].compared == 3
+
+
+def test_record_does_not_wait_for_a_stuck_writer(tmp_path: Path) -> None:
+    store = open_store(None, tmp_path / "s.sqlite3", queue_size=10, flush_interval=0.01)
+    store.start()
+    result = make_result(json_side({"a": 1}), json_side({"a": 1}))
+    with store._lock:  # the writer cannot write while we hold its lock
+        start = time.perf_counter()
+        for _ in range(100):
+            store.record(result)
+        assert time.perf_counter() - start < 0.5
+    store.close()
+    assert store.dropped >= 90 - 10  # at most one batch was taken off the queue meanwhile
+    assert store.snapshot().routes[0].compared == 100 - store.dropped
+
+
+def test_the_writer_batches_in_the_background(tmp_path: Path) -> None:
+    store = open_store(None, tmp_path / "s.sqlite3", batch_size=10, flush_interval=0.02)
+    store.start()
+    result = make_result(json_side({"a": 1}), json_side({"a": 1}))
+    for _ in range(25):
+        store.record(result)
+    deadline = time.monotonic() + 5
+    while store.written < 25 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.written == 25 and store.queued == 0
+    store.close()
+
+
+def test_a_failing_batch_is_counted_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "dir.sqlite3").mkdir()  # cannot be opened as a database
+    store = open_store(None, tmp_path / "dir.sqlite3")
+    store.record(make_result(json_side({"a": 1}), json_side({"a": 1})))
+    store.flush()
+    assert store.write_errors == 1 and store.written == 0
+
+
+def test_no_store_file_reads_as_empty(tmp_path: Path) -> None:
+    store = open_store(None, tmp_path / "missing.sqlite3")
+    assert store.snapshot().routes == ()
+    assert not (tmp_path / "missing.sqlite3").exists()
+
+
+def test_bad_store_urls_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="store: expected"):
+        open_store("mysql://x/y", tmp_path / "s.sqlite3")
+
+
+def test_close_is_safe_from_another_thread(tmp_path: Path) -> None:
+    store = open_store(None, tmp_path / "s.sqlite3", flush_interval=0.01)
+    store.start()
+    thread = threading.Thread(target=store.close)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive()

@@ -1,0 +1,249 @@
+"""Shadow mode end to end with real processes: the client is never affected, writes are safe,
+noise is learned, secrets stay out of the store, and the report judges."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from strangler_proxy.testing import Process, free_port, wait_until
+from strangler_proxy.testing.harness import FakeUpstreamProcess, ProxyProcess, table_yaml
+
+SERVICE_APP = """
+from pathlib import Path
+from flask import Flask
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
+from extracted.common.dryrun import install_request_transactions, is_dry_run, request_connection
+
+HERE = Path(__file__).parent
+engine = create_engine(f"sqlite:///{HERE / 'svc.sqlite3'}")
+metadata = MetaData()
+things = Table("things", metadata, Column("id", Integer, primary_key=True), Column("name", String))
+metadata.create_all(engine)
+app = Flask(__name__)
+install_request_transactions(app, engine)
+
+@app.post("/api/things/")
+def create():
+    request_connection().execute(things.insert().values(name="x"))
+    with open(HERE / "received.log", "a") as log:   # outside the transaction, on purpose
+        log.write(f"POST dry_run={is_dry_run()}\\n")
+    return {"created": True}, 201
+
+@app.get("/healthz")
+def health():
+    return {"status": "ok"}
+"""
+
+
+def report(store: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "strangler_proxy",
+            "shadow",
+            "report",
+            *args,
+            "--store",
+            f"sqlite:///{store}",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return result.returncode, json.loads(result.stdout)
+
+
+def route_report(data: dict[str, Any], name: str) -> dict[str, Any]:
+    route: dict[str, Any] = next(r for r in data["routes"] if r["route"] == name)
+    return route
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A Flask service with a write endpoint, using the shared dry-run helper, under gunicorn."""
+    folder = tmp_path_factory.mktemp("svc")
+    (folder / "svcapp.py").write_text(textwrap.dedent(SERVICE_APP))
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--chdir",
+        str(folder),
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        "1",
+        "svcapp:app",
+    ]
+    with Process(argv, name="dry-run-service") as proc:
+        proc.wait_http(f"http://127.0.0.1:{port}/healthz", status=200)
+        yield f"http://127.0.0.1:{port}", folder
+
+
+@pytest.fixture(scope="module")
+def shadow_proxy(
+    tmp_path_factory: pytest.TempPathFactory,
+    legacy: FakeUpstreamProcess,
+    catalog: FakeUpstreamProcess,
+    service: tuple[str, Path],
+) -> Iterator[ProxyProcess]:
+    sick = FakeUpstreamProcess("sick", delay=3.0)
+    gone = f"http://127.0.0.1:{free_port()}"
+    with sick:
+        text = table_yaml(
+            {
+                "legacy": legacy.url,
+                "catalog": catalog.url,
+                "sick": sick.url,
+                "gone": gone,
+                "svc": service[0],
+            },
+            [
+                {
+                    "name": "clock",
+                    "match": {"prefix": "/api/clock/"},
+                    "mode": "shadow",
+                    "to": "catalog",
+                    "shadow": {"noise_sample": 1.0, "recheck_delay": 0},
+                },
+                {
+                    "name": "slow-shadow",
+                    "match": {"prefix": "/api/slow/"},
+                    "mode": "shadow",
+                    "to": "sick",
+                    "shadow": {"timeout": 10},
+                },
+                {
+                    "name": "dead-shadow",
+                    "match": {"prefix": "/api/dead/"},
+                    "mode": "shadow",
+                    "to": "gone",
+                },
+                {
+                    "name": "reads-only",
+                    "match": {"prefix": "/api/things-ro/"},
+                    "mode": "shadow",
+                    "to": "svc",
+                },
+                {
+                    "name": "writes",
+                    "match": {"prefix": "/api/things/"},
+                    "mode": "shadow",
+                    "to": "svc",
+                    "shadow": {"methods": ["POST"]},
+                },
+                {
+                    "name": "secrets",
+                    "match": {"prefix": "/api/secret/"},
+                    "mode": "shadow",
+                    "to": "catalog",
+                    "shadow": {"compare": {"redact": ["$.headers"]}},
+                },
+            ],
+        )
+        with ProxyProcess.from_yaml(text, tmp_path_factory.mktemp("shadow")) as proxy:
+            yield proxy
+
+
+def store_path(proxy: ProxyProcess) -> Path:
+    assert proxy.config is not None
+    return proxy.config.parent / "shadow.sqlite3"
+
+
+def compared(proxy: ProxyProcess, route: str) -> int:
+    if not store_path(proxy).exists():
+        return 0
+    _code, data = report(store_path(proxy), route, "--min-samples", "1")
+    routes = [r for r in data["routes"] if r["route"] == route]
+    return int(routes[0]["compared"]) if routes else 0
+
+
+def test_noise_is_learned_and_not_reported(shadow_proxy: ProxyProcess) -> None:
+    with httpx.Client(base_url=shadow_proxy.url) as client:
+        for i in range(30):
+            r = client.get(f"/api/clock/{i}")
+            assert r.status_code == 200 and r.headers["x-upstream-name"] == "legacy"
+    wait_until(lambda: compared(shadow_proxy, "clock") >= 30, what="30 comparisons stored")
+    code, data = report(store_path(shadow_proxy), "clock", "--min-samples", "20")
+    clock = route_report(data, "clock")
+    assert [f["field"] for f in clock["noise_fields"]] == ["$.now"]
+    assert clock["mismatched"] == 0 and clock["match_rate"] == 1.0
+    assert clock["verdict"] == "pass" and code == 0
+
+
+def test_slow_or_dead_shadow_changes_nothing_for_the_client(shadow_proxy: ProxyProcess) -> None:
+    with httpx.Client(base_url=shadow_proxy.url, timeout=10) as client:
+        for prefix in ("/api/slow/", "/api/dead/"):
+            for i in range(10):
+                t0 = time.perf_counter()
+                r = client.get(f"{prefix}{i}")
+                elapsed = time.perf_counter() - t0
+                assert r.status_code == 200 and r.json()["name"] == "legacy"
+                # the shadow takes 3 s (or never connects): the client never waits for it
+                assert elapsed < 1.5, f"{prefix}: client waited {elapsed:.2f}s"
+    wait_until(lambda: compared(shadow_proxy, "dead-shadow") >= 10, what="dead shadow results")
+    _, data = report(store_path(shadow_proxy), "dead-shadow", "--min-samples", "5")
+    dead = route_report(data, "dead-shadow")
+    assert dead["errors"] == 10 and dead["verdict"] == "fail"
+
+
+def test_writes_are_not_shadowed_unless_opted_in(
+    shadow_proxy: ProxyProcess, service: tuple[str, Path]
+) -> None:
+    _, folder = service
+    log = folder / "received.log"
+    r = httpx.post(shadow_proxy.url + "/api/things-ro/", json={"name": "a"})
+    assert r.json()["name"] == "legacy"
+    r = httpx.post(shadow_proxy.url + "/api/things/", json={"name": "b"})
+    assert r.json()["name"] == "legacy"
+    # the opted-in POST reaches the service, marked, and leaves no row behind
+    wait_until(lambda: log.exists() and "POST" in log.read_text(), what="the shadow POST")
+    assert log.read_text().splitlines() == ["POST dry_run=True"]
+    with sqlite3.connect(folder / "svc.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM things").fetchone() == (0,)
+    assert compared(shadow_proxy, "reads-only") == 0
+
+
+def test_client_cannot_inject_the_shadow_marks(
+    shadow_proxy: ProxyProcess, legacy: FakeUpstreamProcess
+) -> None:
+    r = httpx.get(
+        shadow_proxy.url + "/echo",
+        headers={"X-Strangler-Dry-Run": "1", "X-Strangler-Shadow": "1"},
+    )
+    names = {k.lower() for k, _ in r.json()["headers"]}
+    assert "x-strangler-dry-run" not in names and "x-strangler-shadow" not in names
+
+
+def test_secrets_never_reach_the_store(shadow_proxy: ProxyProcess) -> None:
+    secret_token, secret_cookie, csrf = "Token s3cr3t-t0ken", "s3ssi0n-c00kie", "csrf-v4lue"
+    headers = {
+        "Authorization": secret_token,
+        "Cookie": f"sessionid={secret_cookie}; csrftoken={csrf}",
+        "X-CSRFToken": csrf,
+    }
+    with httpx.Client(base_url=shadow_proxy.url) as client:
+        for i in range(5):
+            client.get(f"/api/secret/{i}", headers=headers)
+    # the echo bodies differ (legacy vs catalog), so full examples are stored
+    wait_until(lambda: compared(shadow_proxy, "secrets") >= 5, what="secret route results")
+    _, data = report(store_path(shadow_proxy), "secrets", "--min-samples", "1")
+    assert route_report(data, "secrets")["mismatched"] == 5
+    raw = store_path(shadow_proxy).read_bytes()
+    for wal in store_path(shadow_proxy).parent.glob("shadow.sqlite3*"):
+        raw += wal.read_bytes()
+    for secret in ("s3cr3t-t0ken", secret_cookie, csrf):
+        assert secret.encode() not in raw, secret

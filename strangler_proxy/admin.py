@@ -14,10 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
+from ._yaml import url_problem
 from .events import ReloadFinished
 from .metrics import Registry
 from .model import Route, RoutingTable
 from .proxy import TableHolder
+from .registry import MAX_TTL
+from .registry import Registry as ServiceRegistry
 from .reload import Reloader
 
 __all__ = ["create_admin_app", "route_dict", "table_dict"]
@@ -25,6 +28,7 @@ __all__ = ["create_admin_app", "route_dict", "table_dict"]
 HOLDER = web.AppKey("holder", TableHolder)
 LISTENING = web.AppKey("listening", dict)
 METRICS = web.AppKey("metrics", Registry)
+SERVICES = web.AppKey("services", ServiceRegistry)
 RELOADER = web.AppKey("reloader", Reloader)
 
 
@@ -139,17 +143,86 @@ async def _upstreams(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+def _refused(request: web.Request) -> web.Response | None:
+    registry = request.app.get(SERVICES)
+    if registry is None or not registry.token:
+        return web.json_response(
+            {"detail": "the registry is closed: no token is configured"}, status=403
+        )
+    if not registry.authorized(request.headers.get("Authorization")):
+        return web.json_response(
+            {"detail": "Authentication credentials were not provided or are wrong."},
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return None
+
+
+async def _registration(request: web.Request) -> tuple[str, str, float] | web.Response:
+    try:
+        body = await request.json()
+        url = str(body["url"]).rstrip("/")
+        ttl = float(body.get("ttl", 10))
+    except (ValueError, KeyError, TypeError):
+        return web.json_response({"detail": "expected JSON {url, ttl}"}, status=400)
+    if url_problem(url) or not 0 < ttl <= MAX_TTL:
+        return web.json_response(
+            {"detail": f"url must be http(s)://host:port, ttl 0..{MAX_TTL:.0f} s"}, status=400
+        )
+    return request.match_info["upstream"], url, ttl
+
+
+async def _register(request: web.Request) -> web.Response:
+    if (refusal := _refused(request)) is not None:
+        return refusal
+    parsed = await _registration(request)
+    if isinstance(parsed, web.Response):
+        return parsed
+    upstream, url, ttl = parsed
+    try:
+        entry = request.app[SERVICES].register(upstream, url, ttl)
+    except KeyError:
+        return web.json_response({"detail": f"unknown upstream {upstream!r}"}, status=404)
+    return web.json_response({"upstream": upstream, "url": entry.url, "ttl": entry.ttl})
+
+
+async def _deregister(request: web.Request) -> web.Response:
+    if (refusal := _refused(request)) is not None:
+        return refusal
+    parsed = await _registration(request)
+    if isinstance(parsed, web.Response):
+        return parsed
+    upstream, url, _ = parsed
+    found = request.app[SERVICES].deregister(upstream, url)
+    return web.json_response({"deregistered": found}, status=200 if found else 404)
+
+
+async def _registered(request: web.Request) -> web.Response:
+    registry = request.app.get(SERVICES)
+    entries = list(registry.entries.values()) if registry is not None else []
+    now = registry.clock() if registry is not None else 0.0
+    return web.json_response(
+        [
+            {"upstream": e.upstream, "url": e.url, "ttl": e.ttl, "expires_in": e.expires - now}
+            for e in entries
+        ]
+    )
+
+
 def create_admin_app(
     holder: TableHolder,
     reloader: Reloader | None,
     listening: dict[str, str],
     metrics: Registry | None = None,
+    services: ServiceRegistry | None = None,
 ) -> web.Application:
     """``listening``: the addresses actually bound (flags may override the table's)."""
     app = web.Application()
     app[HOLDER] = holder
     app[LISTENING] = listening
     app[METRICS] = metrics or Registry()
+    if services is not None:
+        app[SERVICES] = services
     if reloader is not None:
         app[RELOADER] = reloader
     app.router.add_get("/healthz", _health)
@@ -158,4 +231,7 @@ def create_admin_app(
     app.router.add_post("/reload", _reload)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/upstreams", _upstreams)
+    app.router.add_post("/registry/{upstream}", _register)
+    app.router.add_delete("/registry/{upstream}", _deregister)
+    app.router.add_get("/registry", _registered)
     return app

@@ -215,9 +215,22 @@ class _Checker(Reader):
         listen = admin_listen = None
         if "listen" in top:
             listen = self.listen(top["listen"], "listen")
-        admin = self.mapping(_absent_is_empty(top, "admin"), "admin", ("listen",))
+        admin = self.mapping(
+            _absent_is_empty(top, "admin"), "admin", ("listen", "registry_token_env")
+        )
         if admin and "listen" in admin:
             admin_listen = self.listen(admin["listen"], "admin.listen")
+        token_env = base.registry_token_env
+        if admin and "registry_token_env" in admin:
+            given = admin["registry_token_env"]
+            if _is_str(given) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", given):
+                token_env = given
+            else:
+                self.problem(
+                    "admin.registry_token_env",
+                    f"must be an environment variable name such as STRANGLER_REGISTRY_TOKEN, "
+                    f"got {show(given)}",
+                )
         proxy_keys = ("decision_headers", "trusted_proxies", "max_body_bytes", "shadow_store")
         proxy = self.mapping(_absent_is_empty(top, "proxy"), "proxy", proxy_keys) or {}
         flag = proxy.get("decision_headers", base.decision_headers)
@@ -242,7 +255,13 @@ class _Checker(Reader):
             where = "admin.listen" if admin_listen else "listen"
             self.problem(where, f"the admin address {private} must differ from listen ({public})")
         return ProxySettings(
-            public, private, flag is not False, networks, size, store if _is_str(store) else None
+            public,
+            private,
+            flag is not False,
+            networks,
+            size,
+            store if _is_str(store) else None,
+            token_env,
         )
 
     def networks(self, value: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -206,6 +206,8 @@ class ProxySettings:
     max_body_bytes: int | None = None
     # where shadow comparisons are stored: a postgresql:// URL, or None for the SQLite default
     shadow_store: str | None = None
+    # the environment variable holding the registry's bearer token (no token: registry closed)
+    registry_token_env: str = "STRANGLER_REGISTRY_TOKEN"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import IO
@@ -30,6 +31,7 @@ from .mirror import Mirror
 from .model import HealthSpec, Listen, RoutingTable
 from .observability import ProxyMetrics
 from .proxy import Proxy, TableHolder, create_session
+from .registry import Registry as ServiceRegistry
 from .reload import Reloader
 from .shadow import ShadowMetrics, ShadowStore, open_store
 
@@ -66,6 +68,7 @@ class ProxyServer:
         self.completed.subscribe(self.metrics.on_request)
         self.reloaded.subscribe(self.metrics.on_reload)
         self.health: HealthChecker | None = None
+        self.registry: ServiceRegistry | None = None
         # shadow comparisons: the flag's URL, else the table's, else the SQLite default
         self.shadow_store_url = shadow_store or table.settings.shadow_store
         self.shadow_store_default = shadow_store_default
@@ -98,6 +101,9 @@ class ProxyServer:
             self.reloader.start()
         self.health = HealthChecker(self._session, self._health_targets)
         self.health.start()
+        token = os.environ.get(self.table.settings.registry_token_env) or None
+        self.registry = ServiceRegistry(self.holder.runtimes, token)
+        self.registry.start()
         # the low-level server: no router or middleware between the socket and Proxy.handle
         public = web.ServerRunner(
             web.Server(proxy.handle, access_log=None), shutdown_timeout=self.shutdown_grace
@@ -108,6 +114,7 @@ class ProxyServer:
                 self.reloader,
                 {"listen": str(self.listen), "admin_listen": str(self.admin_listen)},
                 self.metrics.registry,
+                self.registry,
             ),
             access_log=None,
             shutdown_timeout=2.0,
@@ -133,6 +140,8 @@ class ProxyServer:
         ]
 
     async def stop(self) -> None:
+        if self.registry is not None:
+            await self.registry.stop()
         if self.health is not None:
             await self.health.stop()
         if self.reloader is not None:

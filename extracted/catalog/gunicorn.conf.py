@@ -13,3 +13,24 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 keepalive = 5
 graceful_timeout = 10
 timeout = 60
+
+
+# Self-registration with the strangler proxy's registry (optional): set
+# CATALOG_REGISTER_ADMIN_URL, CATALOG_REGISTER_UPSTREAM (catalog), CATALOG_REGISTER_URL (this
+# instance's base URL) and STRANGLER_REGISTRY_TOKEN. The master process registers once it is
+# ready, renews every TTL/3, and deregisters when gunicorn exits.
+_registration = None
+
+
+def when_ready(server):  # type: ignore[no-untyped-def]
+    global _registration
+    from extracted.common.registration import Registration
+
+    _registration = Registration.from_env("CATALOG")
+    if _registration is not None:
+        _registration.start()
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    if _registration is not None:
+        _registration.stop()

@@ -10,7 +10,9 @@ Tables are written with :func:`table_yaml`, which fills in the free ports::
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,15 @@ class FakeUpstreamProcess(Process):
 class ProxyProcess(Process):
     """``strangler proxy`` (as ``python -m strangler_proxy``) with its own ports."""
 
-    def __init__(self, args: list[str], *, port: int, admin_port: int, config: Path | None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        port: int,
+        admin_port: int,
+        config: Path | None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.admin_port = admin_port
         self.url = f"http://127.0.0.1:{port}"
@@ -70,10 +80,13 @@ class ProxyProcess(Process):
                 f"127.0.0.1:{admin_port}",
             ],
             name="proxy",
+            env=None if env is None else {**os.environ, **env},
         )
 
     @classmethod
-    def from_yaml(cls, text: str, folder: Path, *extra: str) -> ProxyProcess:
+    def from_yaml(
+        cls, text: str, folder: Path, *extra: str, env: Mapping[str, str] | None = None
+    ) -> ProxyProcess:
         config = folder / "routing.yaml"
         config.write_text(text)
         store = ["--shadow-store", f"sqlite:///{folder / 'shadow.sqlite3'}"]
@@ -82,6 +95,7 @@ class ProxyProcess(Process):
             port=free_port(),
             admin_port=free_port(),
             config=config,
+            env=env,
         )
 
     @classmethod

@@ -9,6 +9,7 @@ message`` where there is a place to name.
     strangler validate [FILE]                        check a table without serving it
     strangler routes [--config FILE] [--json]        the table as a readable list
     strangler shadow report [ROUTE] [--json]         shadow comparisons: verdict per route
+    strangler loadtest compare ...                   baseline vs candidate locust runs
     strangler demo                                   the demo shop behind the proxy
 """
 
@@ -176,6 +177,19 @@ def _cmd_routes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- loadtest (the load-test tooling lives in loadtests/; imported only when used) -------------
+def _add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
+    from loadtests.compare import add_arguments
+
+    add_arguments(parser)
+
+
+def _cmd_loadtest_compare(args: argparse.Namespace) -> int:
+    from loadtests.compare import run
+
+    return run(args)
+
+
 # -- demo -------------------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
@@ -235,6 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_report_arguments(p)
     p.set_defaults(func=run_report)
+
+    p = sub.add_parser("loadtest", help="load tests that judge a migration step")
+    loadtest = p.add_subparsers(dest="loadtest_command", metavar="SUBCOMMAND", required=True)
+    p = loadtest.add_parser(
+        "compare",
+        help="locust runs of a baseline and a candidate, interleaved, with a verdict",
+        epilog="Exit codes: 0 pass, 1 regression, 2 inconclusive, 3 could not run.",
+    )
+    _add_loadtest_arguments(p)
+    p.set_defaults(func=_cmd_loadtest_compare)
 
     p = sub.add_parser("demo", help="run the demo shop (monolith, catalog service, proxy)")
     p.add_argument("--config", default=DEFAULT_CONFIG, help="(default: %(default)s)")

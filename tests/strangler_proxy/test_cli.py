@@ -149,3 +149,19 @@ def test_readme_validate_example_is_true(tmp_path: Path) -> None:
     result = strangler("validate", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [shown]
+
+
+def test_loadtest_compare_is_wired_and_refuses_a_dead_target(tmp_path: Path) -> None:
+    port = free_port()
+    result = strangler(
+        "loadtest", "compare", "--baseline", f"http://127.0.0.1:{port}",
+        "--candidate", f"http://127.0.0.1:{port}", "--duration", "2", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "does not answer" in result.stdout + result.stderr
+
+
+def test_shadow_report_without_data_is_not_enough_data(tmp_path: Path) -> None:
+    result = strangler("shadow", "report", "--store", f"sqlite:///{tmp_path / 'none.sqlite3'}")
+    assert result.returncode == 2
+    assert "not enough data" in result.stdout

@@ -1,0 +1,322 @@
+"""The proxy's own benchmark: direct vs the kit's proxy vs nginx, in one run, on 127.0.0.1.
+
+    python -m loadtests.bench_proxy [--duration 10] [--connections 32] [--rounds 3]
+                                    [--only fast|django] [--workers 1,2]
+
+Starts a fast upstream (nginx serving 1 KiB of JSON) and the demo monolith (gunicorn, gthread),
+and in front of each: the kit's proxy (normal routing, access log on, to a file) and nginx
+(``proxy_pass`` with upstream keep-alive). wrk (Debian package ``wrk``) generates the load;
+nginx comes from the Debian package ``nginx-light`` (or ``nginx``). Without nginx the nginx
+rows are skipped with a message; without wrk the benchmark stops with a message.
+
+For every target it prints requests/s, p50 and p99 latency, and for the proxies their CPU time
+per request (from /proc, user + system) and peak memory; then the ratios to direct and to
+nginx. Runs are alternated (A B C, A B C, ...) and medians reported, so a background hiccup
+hits every target alike. Record results in migration_playbook/reference/benchmarks.md with the
+command line that produced them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from strangler_proxy._procs import Process, free_port
+
+__all__ = ["main"]
+
+HZ = os.sysconf("SC_CLK_TCK")
+PAYLOAD = (
+    b'{"results":['
+    + b",".join(
+        b'{"id":%d,"name":"product number %04d","price":"12.50"}' % (i, i) for i in range(18)
+    )
+    + b"]}"
+)
+
+
+@dataclass
+class Sample:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_req: float | None
+    requests: int
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    pids: list[int] = field(default_factory=list)  # processes whose CPU is the proxy's
+    samples: list[Sample] = field(default_factory=list)
+
+
+def _cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
+
+
+def _peak_rss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    kids = [int(p) for p in out.split()]
+    return kids + [g for k in kids for g in _children(k)]
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if m is None:
+        raise ValueError(f"cannot read wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def run_wrk(url: str, duration: int, connections: int, pids: list[int]) -> Sample:
+    before = _cpu_ticks(pids)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    after = _cpu_ticks(pids)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} error responses during the run:\n{out}")
+    cpu = (after - before) / HZ * 1e6 / requests if pids and requests else None
+    return Sample(rps, p50, p99, cpu, requests)
+
+
+def nginx_conf(folder: Path, servers: str) -> Path:
+    conf = folder / "nginx.conf"
+    temp = " ".join(
+        f"{k} {folder};"
+        for k in (
+            "client_body_temp_path",
+            "proxy_temp_path",
+            "fastcgi_temp_path",
+            "uwsgi_temp_path",
+            "scgi_temp_path",
+        )
+    )
+    conf.write_text(
+        f"daemon off; worker_processes 1; pid {folder}/nginx.pid; error_log {folder}/error.log;\n"
+        f"events {{ worker_connections 4096; }}\n"
+        f"http {{ access_log off; {temp}\n{servers}\n}}\n"
+    )
+    return conf
+
+
+def proxy_server(port: int, upstream: str, name: str) -> str:
+    return (
+        f"upstream {name} {{ server {upstream}; keepalive 64; }}\n"
+        f"server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{name}; "
+        f'proxy_http_version 1.1; proxy_set_header Connection ""; '
+        f"proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr; }} }}"
+    )
+
+
+def kit_table(folder: Path, legacy: str, port: int, admin: int) -> Path:
+    table = folder / f"routing-{port}.yaml"
+    table.write_text(
+        f"version: 1\nlisten: 127.0.0.1:{port}\nadmin: {{listen: 127.0.0.1:{admin}}}\n"
+        f"upstreams:\n  legacy: {legacy}\n  catalog: {legacy}\ndefault: legacy\n"
+        "routes:\n"
+        "  - name: product-detail\n    match: {path: '/api/products/{id:int}/', "
+        "methods: [GET, HEAD]}\n    mode: canary\n    to: catalog\n    weight: 25\n"
+        "  - name: orders\n    match: {prefix: /api/orders/}\n    mode: legacy\n"
+    )
+    return table
+
+
+def report(group: str, targets: list[Target]) -> None:
+    print(f"\n== {group}: medians of {len(targets[0].samples)} alternated runs ==")
+    head = f"{'target':<22}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}"
+    print(head + f"{'x direct':>10}{'x nginx':>9}")
+    med: dict[str, tuple[float, float, float, float | None]] = {}
+    for t in targets:
+        cpu = [s.cpu_us_per_req for s in t.samples if s.cpu_us_per_req is not None]
+        med[t.name] = (
+            statistics.median(s.rps for s in t.samples),
+            statistics.median(s.p50_ms for s in t.samples),
+            statistics.median(s.p99_ms for s in t.samples),
+            statistics.median(cpu) if cpu else None,
+        )
+    direct = med.get("direct", (0.0, 0.0, 0.0, None))[0]
+    nginx = med.get("nginx", (0.0, 0.0, 0.0, None))[0]
+    for t in targets:
+        rps, p50, p99, cpu = med[t.name]
+        cpu_s = f"{cpu:.0f}" if cpu is not None else "-"
+        xd = f"{rps / direct:.2f}" if direct else "-"
+        xn = f"{rps / nginx:.2f}" if nginx else "-"
+        print(f"{t.name:<22}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{cpu_s:>12}{xd:>10}{xn:>9}")
+    for t in targets:
+        if t.pids:
+            print(f"  peak memory {t.name}: {_peak_rss_mib(t.pids):.1f} MiB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", choices=["fast", "django"])
+    parser.add_argument("--workers", default="1", help="kit proxy worker counts, e.g. 1,2")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk): nothing measured", file=sys.stderr)
+        return 2
+    nginx_bin = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx_bin is None:
+        print("nginx is not installed (apt-get install nginx-light): nginx rows skipped")
+    workers = [int(w) for w in args.workers.split(",")]
+    with tempfile.TemporaryDirectory(prefix="strangler-bench-") as tmp:
+        folder = Path(tmp)
+        folder.chmod(0o755)  # nginx workers run as an unprivileged user
+        procs: list[Process] = []
+        try:
+            groups = []
+            if args.only != "django":
+                groups.append(("fast upstream (nginx static 1 KiB JSON)", "/api/products/7/"))
+            if args.only != "fast":
+                groups.append(("django monolith (gunicorn gthread 2x4)", "/api/products/7/"))
+            for group, path in groups:
+                targets = _start_group(group, path, folder, procs, nginx_bin, workers)
+                for _ in range(args.rounds):
+                    for t in targets:
+                        t.samples.append(run_wrk(t.url, args.duration, args.connections, t.pids))
+                report(group, targets)
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
+    return 0
+
+
+def _start_group(
+    group: str,
+    path: str,
+    folder: Path,
+    procs: list[Process],
+    nginx_bin: str | None,
+    workers: list[int],
+) -> list[Target]:
+    if group.startswith("fast"):
+        port = free_port()
+        (folder / "api" / "products" / "7").mkdir(parents=True, exist_ok=True)
+        (folder / "api" / "products" / "7" / "index.json").write_bytes(PAYLOAD)
+        sub = folder / "fast"
+        sub.mkdir(exist_ok=True)
+        conf = nginx_conf(
+            sub,
+            f"server {{ listen 127.0.0.1:{port}; root {folder}; default_type application/json;"
+            f" index index.json; keepalive_requests 100000; }}",
+        )
+        if nginx_bin is None:
+            raise SystemExit(
+                "the fast upstream is nginx: install nginx-light or pass --only django"
+            )
+        up = Process([nginx_bin, "-c", str(conf)], name="fast-upstream").start()
+        procs.append(up)
+        up.wait_http(f"http://127.0.0.1:{port}{path}", status=200)
+    else:
+        port = free_port()
+        db = folder / "monolith.sqlite3"
+        env = dict(os.environ) | {
+            "DJANGO_SETTINGS_MODULE": "legacy_monolith.settings",
+            "DATABASE_URL": f"sqlite:///{db}",
+            "DJANGO_TRUST_X_FORWARDED": "1",
+        }
+        for step in (["migrate", "--noinput"], ["seed", "--products", "500", "--orders", "10"]):
+            subprocess.run(
+                [sys.executable, "-m", "django", *step], env=env, check=True, capture_output=True
+            )
+        conf_path = Path(__import__("importlib.util").util.find_spec("legacy_monolith").origin)
+        up = Process(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(conf_path.parent / "gunicorn.conf.py"),
+                "-b",
+                f"127.0.0.1:{port}",
+            ],
+            name="monolith",
+            env=env,
+        ).start()
+        procs.append(up)
+        up.wait_http(f"http://127.0.0.1:{port}{path}", status=200)
+    upstream = f"127.0.0.1:{port}"
+    targets = [Target("direct", f"http://{upstream}{path}")]
+    for n in workers:
+        kit_port, admin = free_port(), free_port()
+        table = kit_table(folder, f"http://{upstream}", kit_port, admin)
+        argv = [
+            sys.executable,
+            "-m",
+            "strangler_proxy",
+            "proxy",
+            "--config",
+            str(table),
+            "--access-log",
+            str(folder / f"access-{kit_port}.log"),
+        ]
+        if n > 1:
+            argv += ["--workers", str(n)]
+        kit = Process(argv, name=f"kit-{n}").start()
+        procs.append(kit)
+        kit.wait_http(f"http://127.0.0.1:{admin}/healthz", status=200)
+        assert kit.popen is not None
+        pids = [kit.popen.pid, *_children(kit.popen.pid)]
+        label = "kit proxy" if n == 1 else f"kit proxy x{n} workers"
+        targets.append(Target(label, f"http://127.0.0.1:{kit_port}{path}", pids))
+    if nginx_bin is not None:
+        nport = free_port()
+        sub = folder / f"nginx-{nport}"
+        sub.mkdir()
+        conf = nginx_conf(sub, proxy_server(nport, upstream, "app"))
+        ng = Process([nginx_bin, "-c", str(conf)], name=f"nginx-{nport}").start()
+        procs.append(ng)
+        ng.wait_http(f"http://127.0.0.1:{nport}{path}", status=200)
+        assert ng.popen is not None
+        targets.append(
+            Target(
+                "nginx", f"http://127.0.0.1:{nport}{path}", [ng.popen.pid, *_children(ng.popen.pid)]
+            )
+        )
+    return targets
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -43,6 +43,16 @@ def _listen(text: str) -> Listen:
     return parsed
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _print_problems(err: ConfigError, stream: IO[str]) -> None:
     for problem in err.problems:
         print(problem, file=stream)
@@ -50,7 +60,7 @@ def _print_problems(err: ConfigError, stream: IO[str]) -> None:
 
 # -- proxy -----------------------------------------------------------------------------------
 def _cmd_proxy(args: argparse.Namespace) -> int:
-    from .server import ProxyServer, run
+    from .server import ProxyServer, run, run_workers
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -85,16 +95,23 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
         access = sys.stdout
     else:
         access = open(args.access_log, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-    server = ProxyServer(
-        table,
-        config_path=config_path,
-        listen=args.listen,
-        admin_listen=args.admin_listen,
-        access_log=access,
-        shadow_store=args.shadow_store,
-    )
+
+    def make(index: int = 0) -> ProxyServer:
+        return ProxyServer(
+            table,
+            config_path=config_path,
+            listen=args.listen,
+            admin_listen=args.admin_listen,
+            access_log=access,
+            shadow_store=args.shadow_store,
+            reuse_port=args.workers > 1,
+            serve_admin=index == 0,
+        )
+
     try:
-        run(server)
+        if args.workers > 1:
+            return EXIT_FAILED if run_workers(make, args.workers) else EXIT_OK
+        run(make())
     except OSError as err:  # e.g. the address is in use
         print(f"strangler proxy: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -227,6 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("STRANGLER_SHADOW_STORE"),
         help="where shadow comparisons go: postgresql://... or sqlite:///path "
         "(default: proxy.shadow_store in the table, else var/shadow.sqlite3)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="processes sharing the public port (SO_REUSEPORT); state is per process",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=_cmd_proxy)

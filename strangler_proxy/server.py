@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -53,6 +55,8 @@ class ProxyServer:
         shutdown_grace: float = 10.0,
         shadow_store: str | None = None,
         shadow_store_default: Path = Path("var/shadow.sqlite3"),
+        reuse_port: bool = False,
+        serve_admin: bool = True,
     ) -> None:
         self.table = table
         self.config_path = config_path
@@ -61,6 +65,8 @@ class ProxyServer:
         self.access_log_stream = access_log
         self.reload_interval = reload_interval
         self.shutdown_grace = shutdown_grace
+        self.reuse_port = reuse_port  # several worker processes share the public port
+        self.serve_admin = serve_admin  # with workers, only the first one serves the admin API
         self.holder = TableHolder(table)
         self.completed: EventBus[RequestCompleted] = EventBus()
         self.reloaded: EventBus[ReloadFinished] = EventBus()
@@ -119,10 +125,14 @@ class ProxyServer:
             access_log=None,
             shutdown_timeout=2.0,
         )
-        for runner, where in ((public, self.listen), (admin, self.admin_listen)):
+        sites: list[tuple[web.BaseRunner, Listen, bool]] = [(public, self.listen, self.reuse_port)]
+        if self.serve_admin:
+            sites.append((admin, self.admin_listen, False))
+        for runner, where, reuse in sites:
             await runner.setup()
             self._runners.append(runner)
-            await web.TCPSite(runner, where.host, where.port, backlog=1024).start()
+            site = web.TCPSite(runner, where.host, where.port, backlog=1024, reuse_port=reuse)
+            await site.start()
         log.info(
             "strangler proxy on http://%s (admin http://%s), table generation %d, %d routes",
             self.listen,
@@ -172,6 +182,37 @@ async def _serve(server: ProxyServer) -> None:
     finally:
         log.info("stopping: finishing requests in flight")
         await server.stop()
+
+
+def run_workers(make: Callable[[int], ProxyServer], workers: int) -> int:
+    """Pre-fork ``workers`` processes sharing the public port (SO_REUSEPORT); the kernel spreads
+    connections over them. Worker 0 also serves the admin API. State stays per process:
+    breakers, ejections, retry budgets, the registry and metrics are each worker's own (the
+    admin API shows worker 0's); the table and its reloads are the same file for all. Returns
+    the first non-zero exit code of a worker, else 0."""
+    ctx = multiprocessing.get_context("fork")
+    procs = [
+        ctx.Process(target=_worker_main, args=(make, i), name=f"worker-{i}") for i in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+
+    def forward(sig: int, _frame: object) -> None:
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    codes = []
+    for proc in procs:
+        proc.join()
+        codes.append(proc.exitcode or 0)
+    return next((c for c in codes if c), 0)
+
+
+def _worker_main(make: Callable[[int], ProxyServer], index: int) -> None:
+    run(make(index))
 
 
 def run(server: ProxyServer) -> None:

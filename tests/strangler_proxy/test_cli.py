@@ -165,3 +165,25 @@ def test_shadow_report_without_data_is_not_enough_data(tmp_path: Path) -> None:
     result = strangler("shadow", "report", "--store", f"sqlite:///{tmp_path / 'none.sqlite3'}")
     assert result.returncode == 2
     assert "not enough data" in result.stdout
+
+
+def test_workers_share_the_port_and_stop_together(
+    tmp_path: Path, legacy: FakeUpstreamProcess
+) -> None:
+    text = table_yaml({"legacy": legacy.url})
+    with ProxyProcess.from_yaml(text, tmp_path, "--workers", "2") as proxy:
+        assert proxy.popen is not None
+        children = subprocess.run(
+            ["pgrep", "-P", str(proxy.popen.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) == 2
+        with httpx.Client(base_url=proxy.url) as client:
+            assert all(client.get(f"/x/{i}").status_code == 200 for i in range(20))
+        assert httpx.get(proxy.admin_url + "/table").json()["generation"] == 1
+        proxy.popen.send_signal(15)
+        assert proxy.popen.wait(timeout=15) == 0
+    for pid in children:
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        )

@@ -102,7 +102,20 @@ BREAKER_FIELDS = (
     seconds("open_for"),
     count("half_open_calls"),
 )
-ROUTE_KEYS = ("name", "match", "mode", "to", "weight", "sticky", "fallback", "shadow")
+ROUTE_KEYS = (
+    "name",
+    "match",
+    "mode",
+    "to",
+    "weight",
+    "sticky",
+    "fallback",
+    "shadow",
+    "timeouts",
+    "max_body_bytes",
+    "max_concurrent",
+)
+TIMEOUT_KEYS = ("connect", "response", "idle", "total")
 SHADOW_KEYS = (
     "sample",
     "sticky",
@@ -367,20 +380,27 @@ class _Checker(Reader):
         return tuple(urls) if len(urls) == len(value) else None
 
     def timeouts(self, value: object, path: str) -> Timeouts | None:
-        spec = self.mapping(value, path, ("connect", "response", "total"))
+        given = self.timeout_values(value, path)
+        return None if given is None else Timeouts(**dict(given))  # type: ignore[arg-type]
+
+    def timeout_values(
+        self, value: object, path: str
+    ) -> tuple[tuple[str, float | None], ...] | None:
+        """The timeouts given in a ``timeouts:`` mapping (``total`` may be null)."""
+        spec = self.mapping(value, path, TIMEOUT_KEYS)
         if spec is None:
             return None
-        values: dict[str, float | None] = {}
+        values: list[tuple[str, float | None]] = []
         for key, given in spec.items():
             if key == "total" and given is None:
-                values[key] = None
-            elif isinstance(given, int | float) and not isinstance(given, bool) and given > 0:
-                values[key] = float(given)
+                values.append((key, None))
+            elif _is_number(given) and given > 0:
+                values.append((key, float(given)))
             else:
                 self.problem(
                     child(path, key), f"must be a positive number of seconds, got {show(given)}"
                 )
-        return Timeouts(**values) if len(values) == len(spec) else None  # type: ignore[arg-type]
+        return tuple(values) if len(values) == len(spec) else None
 
     def routes(self, value: object, default: str | None) -> tuple[Route, ...]:
         if value is None:
@@ -468,11 +488,18 @@ class _Checker(Reader):
             shadow = self.shadow(
                 _absent_is_empty(spec, "shadow"), child(path, "shadow"), reverse=routed
             )
-        if len(self.problems) > before or name is None or match is None:
+        timeouts = self.timeout_values(_absent_is_empty(spec, "timeouts"), child(path, "timeouts"))
+        limits: dict[str, int | None] = {}
+        for key in ("max_body_bytes", "max_concurrent"):
+            if key in spec:
+                limits[key] = self.integer(spec[key], child(path, key), 1, None)
+        if len(self.problems) > before or name is None or match is None or timeouts is None:
             return None
         to = to if needs_to else None
         line = self.doc.line(path)
-        return Route(name, match, mode, to, weight, sticky, fallback, line, shadow)
+        return Route(
+            name, match, mode, to, weight, sticky, fallback, line, shadow, timeouts, **limits
+        )
 
     def shadow(self, value: object, path: str, *, reverse: bool) -> ShadowSpec | None:
         """The ``shadow:`` block; ``reverse``: the copy goes to the monolith (safe methods only)."""

@@ -55,10 +55,14 @@ class UpstreamError(StranglerError):
     status = 502
     reason = "upstream_error"
 
-    def __init__(self, upstream: str, instance: str, detail: str = "") -> None:
+    def __init__(
+        self, upstream: str, instance: str, detail: str = "", *, reason: str | None = None
+    ) -> None:
         self.upstream = upstream
         self.instance = instance
         self.detail = detail
+        if reason is not None:
+            self.reason = reason
         super().__init__(f"{self.reason}: {upstream} ({instance}) {detail}".rstrip())
 
 
@@ -68,8 +72,11 @@ class UpstreamUnavailable(UpstreamError):
 
 
 class UpstreamTimeout(UpstreamError):
+    """``reason`` says which timeout fired: ``connect_timeout``, ``response_timeout``,
+    ``idle_timeout`` or ``total_timeout``."""
+
     status = 504
-    reason = "upstream_timeout"
+    reason = "response_timeout"
 
 
 class CircuitOpen(UpstreamError):
@@ -80,7 +87,7 @@ class CircuitOpen(UpstreamError):
 
 
 class UpstreamBusy(UpstreamError):
-    """The upstream already has ``max_concurrent`` requests in flight."""
+    """The upstream (or the route) already has ``max_concurrent`` requests in flight."""
 
     status = 503
     reason = "upstream_busy"

@@ -187,7 +187,7 @@ class Mirror:
                     error=error,
                 )
         except (TimeoutError, aiohttp.ServerTimeoutError):
-            return Captured(None, (), b"", time.perf_counter() - t0, "upstream_timeout")
+            return Captured(None, (), b"", time.perf_counter() - t0, "shadow_timeout")
         except (aiohttp.ClientError, OSError):
             return Captured(None, (), b"", time.perf_counter() - t0, "upstream_unavailable")
 

@@ -16,7 +16,7 @@ Shape of the table (see ``migration_playbook/reference/routing-yaml.md`` for eve
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, IPv6Network
 
 from .shadow.compare import CompareRules
@@ -71,12 +71,19 @@ class Sticky:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Seconds. ``connect``: TCP connect; ``response``: until the response headers arrive;
-    ``total``: the whole exchange including the body (``None``: no limit, for streams)."""
+    """Seconds, each firing on its own. ``connect``: TCP connect; ``response``: from sending
+    the request until the response headers arrive; ``idle``: between two reads of the response
+    (a stalled stream); ``total``: the whole exchange including the body (``None``: no limit,
+    for long streams)."""
 
     connect: float = 5.0
     response: float = 60.0
+    idle: float = 60.0
     total: float | None = None
+
+    def merged(self, overrides: tuple[tuple[str, float | None], ...]) -> Timeouts:
+        """These timeouts with a route's overrides applied."""
+        return replace(self, **dict(overrides)) if overrides else self  # type: ignore[arg-type]
 
 
 class Balance(enum.Enum):
@@ -184,6 +191,10 @@ class Route:
     fallback: str | None = None  # upstream for idempotent requests when ``to`` is unreachable
     line: int = 0  # where the route starts in the source file
     shadow: ShadowSpec | None = None  # copies and comparison (shadow mode, reverse shadow)
+    # the route's own limits, over its upstream's: timeouts given for the route only
+    timeouts: tuple[tuple[str, float | None], ...] = ()
+    max_body_bytes: int | None = None  # larger request bodies get 413
+    max_concurrent: int | None = None  # requests of this route in flight beyond this get 503
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ Faithfulness rules (each covered by ``tests/strangler_proxy/test_forwarding.py``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -117,10 +118,12 @@ class ActiveTable:
 class TableHolder:
     """The one mutable reference the data path reads; a reload swaps it atomically.
 
-    Upstream runtimes (pools, breakers, registered instances) live here, across reloads."""
+    Upstream runtimes (pools, breakers, registered instances) and the routes' requests in
+    flight live here, across reloads."""
 
     def __init__(self, table: RoutingTable, runtimes: Runtimes | None = None) -> None:
         self.runtimes = runtimes or Runtimes()
+        self.route_inflight: dict[str, int] = {}
         self.active = ActiveTable(table, 1, self.runtimes)
 
     def swap(self, table: RoutingTable) -> ActiveTable:
@@ -279,6 +282,7 @@ class Proxy:
         if not runtime.breaker.allow():
             raise CircuitOpen(name, "", "circuit breaker open")
         runtime.earn_retry()
+        timeouts, client_timeout = runtime.timeouts_for(x.route.timeouts if x.route else ())
         replayable = data is None and request.method in IDEMPOTENT
         failed: Instance | None = None
         for attempt in (0, 1):
@@ -287,23 +291,31 @@ class Proxy:
             runtime.inflight += 1
             error: UpstreamError
             try:
-                resp = await self.session.request(
-                    request.method,
-                    URL(inst.url + x.path, encoded=True),
-                    headers=headers,
-                    data=data,
-                    allow_redirects=False,
-                    timeout=runtime.timeout,
-                )
+                async with asyncio.timeout(timeouts.response) as until_headers:
+                    resp = await self.session.request(
+                        request.method,
+                        URL(inst.url + x.path, encoded=True),
+                        headers=headers,
+                        data=data,
+                        allow_redirects=False,
+                        timeout=client_timeout,
+                    )
             except aiohttp.ClientConnectorError as err:
                 error, sent = UpstreamUnavailable(name, inst.url, "connect failed"), False
                 error.__cause__ = err
+            except aiohttp.ConnectionTimeoutError as err:
+                error = UpstreamTimeout(name, inst.url, "connect", reason="connect_timeout")
+                error.__cause__, sent = err, False
             except aiohttp.ServerDisconnectedError as err:
                 error, sent = UpstreamUnavailable(name, inst.url, "disconnected"), True
                 error.__cause__ = err
-            except (TimeoutError, aiohttp.ServerTimeoutError) as err:
-                error, sent = UpstreamTimeout(name, inst.url, "timed out"), True
-                error.__cause__ = err
+            except aiohttp.SocketTimeoutError as err:
+                error = UpstreamTimeout(name, inst.url, "read stalled", reason="idle_timeout")
+                error.__cause__, sent = err, True
+            except TimeoutError as err:
+                which = "response_timeout" if until_headers.expired() else "total_timeout"
+                error = UpstreamTimeout(name, inst.url, "no answer in time", reason=which)
+                error.__cause__, sent = err, True
             except (aiohttp.ClientError, OSError) as err:
                 error, sent = UpstreamUnavailable(name, inst.url, type(err).__name__), True
                 error.__cause__ = err
@@ -353,14 +365,37 @@ class Proxy:
         x.path = target
         if match.append_slash and decision.target is not active.default:
             return await self._finish(request, x, self._append_slash(request, x))
+        if route is None or route.max_concurrent is None:
+            return await self._forward(request, x, decision, headers)
+        # the route's own bulkhead: a slow endpoint cannot take every worker of its upstream
+        inflight = self.holder.route_inflight
+        if inflight.get(route.name, 0) >= route.max_concurrent:
+            return await self._error(request, x, 503, "route_busy")
+        inflight[route.name] = inflight.get(route.name, 0) + 1
+        try:
+            return await self._forward(request, x, decision, headers)
+        finally:
+            inflight[route.name] -= 1
 
-        # 3. forward
+    async def _forward(
+        self,
+        request: web.BaseRequest,
+        x: _Exchange,
+        decision: _Decision,
+        headers: CIMultiDict[str],
+    ) -> web.StreamResponse:
+        """3. forward and 4. respond."""
+        route, active, method = x.route, x.active, request.method
+        request_id, client = x.request_id, x.client
         has_body = request.body_exists
-        if has_body and settings.max_body_bytes is not None:
+        limit = _body_limit(active.table.settings.max_body_bytes, route)
+        if has_body and limit is not None:
             length = request.content_length
-            if length is not None and length > settings.max_body_bytes:
+            if length is not None and length > limit:
                 return await self._error(request, x, 413, "body_too_large")
         data: _Body = request.content if has_body else None
+        if has_body and limit is not None and request.content_length is None:
+            data = counted = _LimitedBody(request.content, limit)
         copy = self._plan_copy(active, route, request, client) if route is not None else None
         if copy is not None and has_body:
             data, copy.request_body = await _tee_body(request, copy.limit)
@@ -371,6 +406,8 @@ class Proxy:
             upstream_resp = await self._send(x.target, request, headers, data, x)
         except UpstreamError as err:
             x.instance_url = err.instance
+            if isinstance(data, _LimitedBody) and counted.exceeded:
+                return await self._error(request, x, 413, "body_too_large")
             fallback = decision.fallback
             if fallback is None or has_body or method not in IDEMPOTENT:
                 log.warning("request %s: %s", request_id, err)
@@ -406,12 +443,18 @@ class Proxy:
                         copy.capture(chunk)
                 await response.write_eof()
         except (TimeoutError, aiohttp.ClientError) as err:
-            # the upstream broke off mid-body: the client must not mistake the truncated
-            # body for a whole one, so its connection is closed without a final chunk
-            log.warning("request %s: upstream body failed: %s", request_id, err)
+            # the upstream broke off or stalled mid-body: the client must not mistake the
+            # truncated body for a whole one, so its connection is closed without a final chunk
+            x.error = (
+                "idle_timeout"
+                if isinstance(err, aiohttp.SocketTimeoutError)
+                else "total_timeout"
+                if isinstance(err, TimeoutError)
+                else "upstream_body_failed"
+            )
+            log.warning("request %s: upstream body failed (%s): %s", request_id, x.error, err)
             if request.transport is not None:
                 request.transport.close()
-            x.error = "upstream_body_failed"
         except (ConnectionResetError, RuntimeError):
             x.error = "client_gone"  # the upstream connection is released below
         finally:
@@ -570,6 +613,37 @@ class Proxy:
         )
 
 
+def _body_limit(table_limit: int | None, route: Route | None) -> int | None:
+    """The smaller of the table's and the route's request-body limits."""
+    route_limit = route.max_body_bytes if route is not None else None
+    if table_limit is None or route_limit is None:
+        return table_limit if route_limit is None else route_limit
+    return min(table_limit, route_limit)
+
+
+class _LimitedBody:
+    """A streamed (chunked) request body that stops when it grows past ``limit``; the
+    proxy then answers 413 instead of the upstream's response."""
+
+    def __init__(self, stream: StreamReader, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.exceeded = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = 0
+        async for chunk in self.stream.iter_any():
+            size += len(chunk)
+            if size > self.limit:
+                self.exceeded = True
+                raise BodyTooLarge(f"request body over {self.limit} bytes")
+            yield chunk
+
+
+class BodyTooLarge(Exception):
+    """Raised inside the upstream request's body stream; seen as a failed send."""
+
+
 _ERROR_DETAIL = {
     400: "Bad request.",
     413: "Request body too large.",
@@ -644,7 +718,7 @@ class _Exchange:
 
 
 # what the client gives the upstream as the request body
-_Body: TypeAlias = bytes | AsyncIterator[bytes] | StreamReader | None
+_Body: TypeAlias = bytes | AsyncIterator[bytes] | StreamReader | _LimitedBody | None
 
 
 class _Copy:

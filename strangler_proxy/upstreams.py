@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 
 import aiohttp
+from aiohttp import ClientTimeout
 
 from .balancing import Instance, Pool
 from .breaker import BreakerState, CircuitBreaker
-from .model import RoutingTable, Upstream
+from .model import RoutingTable, Timeouts, Upstream
 
 __all__ = ["Runtimes", "UpstreamRuntime"]
 
@@ -33,6 +34,7 @@ RETRY_FLOOR = 3.0
 
 class UpstreamRuntime:
     __slots__ = (
+        "_timeouts",
         "breaker",
         "ejections",
         "inflight",
@@ -57,7 +59,19 @@ class UpstreamRuntime:
         self.inflight = 0
         self.retries = 0
         self.retry_tokens = RETRY_FLOOR
-        self.timeout = _client_timeout(upstream)
+        self.timeout = _client_timeout(upstream.timeouts)
+        self._timeouts: dict[tuple[tuple[str, float | None], ...], tuple[Timeouts, ClientTimeout]]
+        self._timeouts = {}
+
+    def timeouts_for(
+        self, overrides: tuple[tuple[str, float | None], ...]
+    ) -> tuple[Timeouts, aiohttp.ClientTimeout]:
+        """The upstream's timeouts with a route's overrides, and aiohttp's form of them."""
+        found = self._timeouts.get(overrides)
+        if found is None:
+            merged = self.upstream.timeouts.merged(overrides)
+            found = self._timeouts[overrides] = (merged, _client_timeout(merged))
+        return found
 
     def _ejected(self, inst: Instance) -> None:
         self.ejections += 1
@@ -88,7 +102,8 @@ class UpstreamRuntime:
             self.breaker = CircuitBreaker(
                 upstream.breaker, clock=pool.clock, on_change=self._breaker_moved
             )
-        self.timeout = _client_timeout(upstream)
+        self.timeout = _client_timeout(upstream.timeouts)
+        self._timeouts = {}
         self.upstream = upstream
 
     # -- per request ----------------------------------------------------------------------------
@@ -110,9 +125,10 @@ class UpstreamRuntime:
         return True
 
 
-def _client_timeout(upstream: Upstream) -> aiohttp.ClientTimeout:
-    t = upstream.timeouts
-    return aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=t.response)
+def _client_timeout(t: Timeouts) -> aiohttp.ClientTimeout:
+    """``connect`` and ``idle`` (between reads) are aiohttp's; ``response`` (until headers)
+    is the proxy's own timer around the request, so each fires on its own."""
+    return aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=t.idle)
 
 
 class Runtimes:

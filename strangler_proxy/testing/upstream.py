@@ -10,7 +10,7 @@ Behaviour by path (the query tunes it):
     /echo...                 200 JSON: name, method, target, headers [[k, v], ...], body
                              length and sha256 (any path not listed below echoes too)
     /status/NNN              that status, echo body
-    /slow?delay=S            answers after S seconds
+    .../slow?delay=S         answers after S seconds
     /stream?chunks=N&size=B  chunked response, N chunks of B bytes
     .../gated?key=K          first chunk at once, the rest after GET /release?key=K
     /release?key=K           releases /gated
@@ -196,7 +196,7 @@ class FakeUpstream:
                 simple(503, b'{"status":"sick"}')
         elif path.startswith("/status/"):
             simple(int(path.rsplit("/", 1)[1]), self._echo(req))
-        elif path == "/slow":
+        elif path.endswith("/slow"):
             await asyncio.sleep(float(q.get("delay", "1")))
             simple(200, self._echo(req))
         elif path == "/stream":

@@ -80,13 +80,13 @@ def test_timeout_falls_back_for_get(proxy: ProxyProcess) -> None:
     resp = httpx.get(proxy.url + "/slow-service/items", timeout=10)
     assert resp.status_code == 200
     assert resp.headers["x-upstream-name"] == "legacy"
-    assert resp.headers["x-strangler-fallback"] == "upstream_timeout"
+    assert resp.headers["x-strangler-fallback"] == "response_timeout"
 
 
 def test_timeout_without_fallback_is_504(proxy: ProxyProcess) -> None:
     resp = httpx.put(proxy.url + "/slow-service/items", content=b"x", timeout=10)
     assert resp.status_code == 504
-    assert resp.headers["x-strangler-error"] == "upstream_timeout"
+    assert resp.headers["x-strangler-error"] == "response_timeout"
 
 
 def test_no_fallback_configured_is_502(proxy: ProxyProcess) -> None:

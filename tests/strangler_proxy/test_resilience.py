@@ -109,7 +109,7 @@ def test_breaker_opens_falls_back_and_closes_after_recovery(
                 r = client.get(proxy.url + "/api/flaky/1")
                 assert r.status_code == 200 and r.headers["x-upstream-name"] == "legacy"
                 reasons.append(r.headers["x-strangler-fallback"])
-            assert reasons == ["upstream_timeout"] * 3
+            assert reasons == ["response_timeout"] * 3
             assert upstreams(proxy)["flaky"]["breaker"] == "open"
             r = client.get(proxy.url + "/api/flaky/1")
             assert r.headers["x-strangler-fallback"] == "circuit_open"

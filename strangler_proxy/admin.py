@@ -143,6 +143,21 @@ async def _upstreams(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def _routes(request: web.Request) -> web.Response:
+    holder = request.app[HOLDER]
+    inflight = holder.route_inflight
+    return web.json_response(
+        {
+            route.name: {
+                "mode": route.mode.value,
+                "inflight": inflight.get(route.name, 0),
+                "max_concurrent": route.max_concurrent,
+            }
+            for route in holder.active.table.routes
+        }
+    )
+
+
 def _refused(request: web.Request) -> web.Response | None:
     registry = request.app.get(SERVICES)
     if registry is None or not registry.token:
@@ -231,6 +246,7 @@ def create_admin_app(
     app.router.add_post("/reload", _reload)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/upstreams", _upstreams)
+    app.router.add_get("/routes", _routes)
     app.router.add_post("/registry/{upstream}", _register)
     app.router.add_delete("/registry/{upstream}", _deregister)
     app.router.add_get("/registry", _registered)

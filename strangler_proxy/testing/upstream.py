@@ -13,6 +13,7 @@ Behaviour by path (the query tunes it):
     .../slow?delay=S         answers after S seconds
     /stream?chunks=N&size=B  chunked response, N chunks of B bytes
     .../gated?key=K          first chunk at once, the rest after GET /release?key=K
+    /waiting?key=K           {"waiting": true} while a /gated response holds
     /release?key=K           releases /gated
     /bytes?size=N            N bytes with Content-Length, written in 64 KiB pieces
     /cookies                 three Set-Cookie headers
@@ -83,6 +84,7 @@ class FakeUpstream:
         self.name = name
         self.delay = delay  # seconds before every answer (a sick service)
         self.healthy = True  # what /healthz says
+        self.waiting: set[str] = set()  # gated responses holding at their first chunk
         self.gates: dict[str, asyncio.Event] = {}
 
     async def _read_request(self, reader: asyncio.StreamReader) -> _Request | None:
@@ -209,12 +211,17 @@ class FakeUpstream:
                     await writer.drain()
                 writer.write(b"0\r\n\r\n")
         elif path.endswith("/gated"):
-            gate = self.gates.setdefault(q.get("key", ""), asyncio.Event())
+            key = q.get("key", "")
+            gate = self.gates.setdefault(key, asyncio.Event())
             writer.write(self._head(200, [*std, ("Transfer-Encoding", "chunked")]))
             writer.write(b"5\r\nfirst\r\n")
             await writer.drain()
+            self.waiting.add(key)
             await gate.wait()
+            self.waiting.discard(key)
             writer.write(b"4\r\nrest\r\n0\r\n\r\n")
+        elif path == "/waiting":
+            simple(200, json.dumps({"waiting": q.get("key", "") in self.waiting}).encode())
         elif path == "/release":
             self.gates.setdefault(q.get("key", ""), asyncio.Event()).set()
             simple(200, b'{"released":true}')

@@ -114,7 +114,7 @@ def test_manual_reload_through_admin_api(
 def test_reloads_under_traffic_lose_no_request(
     proxy: ProxyProcess, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess
 ) -> None:
-    """Requests run continuously on four threads while the table flips 10 times, each valid
+    """Requests run continuously on four threads while the table flips 20 times, each valid
     edit preceded by a broken one that is rejected; every single request must succeed."""
     assert proxy.config is not None
     stop = threading.Event()
@@ -141,7 +141,7 @@ def test_reloads_under_traffic_lose_no_request(
     for t in threads:
         t.start()
     try:
-        for i in range(10):
+        for i in range(20):
             mode = "extracted" if i % 2 == 0 else "legacy"
             want = "catalog" if mode == "extracted" else "legacy"
             generation = i + 1

@@ -11,6 +11,8 @@ message`` where there is a place to name.
     strangler shadow report [ROUTE] [--json]         shadow comparisons: verdict per route
     strangler loadtest compare ...                   baseline vs candidate locust runs
     strangler demo                                   the demo shop behind the proxy
+    strangler inventory | status | promote | rollback | history
+                                                     the migration workflow (migration_playbook/)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .config import load_table, parse_listen, parse_table
 from .errors import ConfigError
 from .model import Listen, Mode, RoutingTable
 from .shadow import add_report_arguments, run_report
+from .workflow.cli import register as register_workflow
 
 __all__ = ["main"]
 
@@ -292,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="start, check the tour's URLs, stop (for tests)"
     )
     p.set_defaults(func=_cmd_demo)
+
+    register_workflow(sub)  # inventory, status, promote, rollback, history
     return parser
 
 

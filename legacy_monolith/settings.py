@@ -9,6 +9,8 @@ Environment (all optional):
   strangler proxy)
 - ``DJANGO_CONN_MAX_AGE`` (seconds, PostgreSQL only, default 60)
 - ``PAYMENT_LATENCY_MS`` (default 50), ``PAYMENT_FAILURE_RATE`` (0..1, default 0)
+- ``STRANGLER_BROKER_URL``: where ``outbox_relay`` publishes (default
+  ``sqlite:///var/broker.sqlite3``, the embedded transport; ``amqp://...`` for RabbitMQ)
 """
 
 from __future__ import annotations
@@ -70,10 +72,12 @@ INSTALLED_APPS = [
     "legacy_monolith.orders",
     "legacy_monolith.payments",
     "legacy_monolith.shipping",
+    "legacy_monolith.outbox",
 ]
 
 MIDDLEWARE = [
     "legacy_monolith.core.middleware.RequestIdMiddleware",
+    "legacy_monolith.core.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -142,9 +146,23 @@ REST_FRAMEWORK = {
 PAYMENT_LATENCY_MS = _float("PAYMENT_LATENCY_MS", 50.0, 0.0, 60_000.0)
 PAYMENT_FAILURE_RATE = _float("PAYMENT_FAILURE_RATE", 0.0, 0.0, 1.0)
 
+STRANGLER_BROKER_URL = (
+    os.environ.get("STRANGLER_BROKER_URL", "").strip() or "sqlite:///var/broker.sqlite3"
+)
+
+# JSON lines on stderr, the same shape as the proxy's and the extracted services' logs;
+# one line per request (DJANGO_REQUEST_LOG=0 turns those off)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "legacy_monolith.core.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "loggers": {
+        "legacy_monolith.requests": {
+            "handlers": ["console"],
+            "level": "INFO" if _flag("DJANGO_REQUEST_LOG", True) else "WARNING",
+            "propagate": False,
+        },
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING")},
 }

@@ -6,10 +6,12 @@ all 4 threads for the provider's 4 s and the other requests would time out."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,8 +24,15 @@ from strangler_proxy.testing.harness import ProxyProcess, table_yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
+@dataclass
+class Shop:
+    proxy: ProxyProcess
+    monolith: Process
+    catalog: Process
+
+
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     folder = tmp_path_factory.mktemp("faults")
     monolith_db = f"sqlite:///{folder / 'monolith.sqlite3'}"
     catalog_db = f"sqlite:///{folder / 'catalog.sqlite3'}"
@@ -80,7 +89,12 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
             ],
         )
         with ProxyProcess.from_yaml(text, folder) as proxy:
-            yield proxy
+            yield Shop(proxy, monolith, catalog)
+
+
+@pytest.fixture(scope="module")
+def shop(demo: Shop) -> ProxyProcess:
+    return demo.proxy
 
 
 def test_failing_payments_leave_catalog_accounts_and_orders_answering(
@@ -142,3 +156,41 @@ def test_failing_payments_leave_catalog_accounts_and_orders_answering(
     with httpx.Client(base_url=shop.url, timeout=30) as c:
         statuses = {o["status"] for o in c.get("/api/orders/", headers=auth).json()["results"]}
     assert statuses == {"pending"}  # no order was marked paid
+
+
+def test_one_request_can_be_followed_across_the_three_processes(demo: Shop) -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {"traceparent": f"00-{trace}-00f067aa0ba902b7-01"}
+    for path, rid in (("/api/products/", "follow-catalog"), ("/api/categories/", "follow-mono")):
+        httpx.get(demo.proxy.url + path, headers=headers | {"X-Request-ID": rid})
+
+    def lines(proc: Process, rid: str) -> list[dict[str, object]]:
+        found = []
+        for text in proc.output(2_000_000).splitlines():
+            if text.startswith("{") and rid in text:
+                found.append(json.loads(text))
+        return found
+
+    wait_until(lambda: lines(demo.proxy, "follow-mono") != [], what="the proxy's log line")
+    for service, proc, rid, path in (
+        ("catalog", demo.catalog, "follow-catalog", "/api/products/"),
+        ("monolith", demo.monolith, "follow-mono", "/api/categories/"),
+    ):
+        (line,) = [e for e in lines(proc, rid) if e.get("message") == "request"]
+        assert line["service"] == service and line["path"] == path and line["status"] == 200
+        assert line["trace_id"] == trace  # the proxy's span is their parent in the same trace
+        (access,) = lines(demo.proxy, rid)
+        assert access["trace_id"] == trace and access["request_id"] == rid
+        assert set(line) >= {
+            "ts",
+            "level",
+            "service",
+            "logger",
+            "message",
+            "request_id",
+            "trace_id",
+            "method",
+            "path",
+            "status",
+            "duration_ms",
+        }

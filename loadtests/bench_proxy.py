@@ -146,15 +146,25 @@ def proxy_server(port: int, upstream: str, name: str) -> str:
     )
 
 
-def kit_table(folder: Path, legacy: str, port: int, admin: int) -> Path:
+def kit_table(
+    folder: Path, legacy: str, port: int, admin: int, *, mode: str = "canary", shadow: str = ""
+) -> Path:
+    """The benchmark's table: ``product-detail`` in canary (25%) by default; with
+    ``mode="legacy"`` or ``mode="shadow"`` (a copy of every request to ``shadow``)."""
     table = folder / f"routing-{port}.yaml"
+    route = {
+        "canary": "    mode: canary\n    to: catalog\n    weight: 25\n",
+        "legacy": "    mode: legacy\n",
+        "shadow": "    mode: shadow\n    to: catalog\n    shadow: {sample: 1.0, noise_sample: 0}\n",
+    }[mode]
     table.write_text(
         f"version: 1\nlisten: 127.0.0.1:{port}\nadmin: {{listen: 127.0.0.1:{admin}}}\n"
-        f"upstreams:\n  legacy: {legacy}\n  catalog: {legacy}\ndefault: legacy\n"
+        f"upstreams:\n  legacy: {legacy}\n  catalog: {shadow or legacy}\ndefault: legacy\n"
         "routes:\n"
         "  - name: product-detail\n    match: {path: '/api/products/{id:int}/', "
-        "methods: [GET, HEAD]}\n    mode: canary\n    to: catalog\n    weight: 25\n"
-        "  - name: orders\n    match: {prefix: /api/orders/}\n    mode: legacy\n"
+        "methods: [GET, HEAD]}\n"
+        + route
+        + "  - name: orders\n    match: {prefix: /api/orders/}\n    mode: legacy\n"
     )
     return table
 
@@ -172,7 +182,8 @@ def report(group: str, targets: list[Target]) -> None:
             statistics.median(s.p99_ms for s in t.samples),
             statistics.median(cpu) if cpu else None,
         )
-    direct = med.get("direct", (0.0, 0.0, 0.0, None))[0]
+    # ratios: to direct and nginx, or (shadow group) to the first target, legacy mode
+    direct = med.get("direct", med[targets[0].name])[0]
     nginx = med.get("nginx", (0.0, 0.0, 0.0, None))[0]
     for t in targets:
         rps, p50, p99, cpu = med[t.name]
@@ -190,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", choices=["fast", "django"])
+    parser.add_argument("--only", choices=["fast", "django", "shadow"])
     parser.add_argument("--workers", default="1", help="kit proxy worker counts, e.g. 1,2")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -208,10 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         procs: list[Process] = []
         try:
             groups = []
-            if args.only != "django":
+            if args.only in (None, "fast"):
                 groups.append(("fast upstream (nginx static 1 KiB JSON)", "/api/products/7/"))
-            if args.only != "fast":
+            if args.only in (None, "django"):
                 groups.append(("django monolith (gunicorn gthread 2x4)", "/api/products/7/"))
+            if args.only in (None, "shadow"):
+                groups.append(("shadow cost (fast upstream)", "/api/products/7/"))
             for group, path in groups:
                 targets = _start_group(group, path, folder, procs, nginx_bin, workers)
                 for _ in range(args.rounds):
@@ -224,6 +237,56 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _shadow_targets(folder: Path, procs: list[Process], upstream: str, path: str) -> list[Target]:
+    """The same route in legacy mode, in shadow mode (100%), and shadowed to a slow (2 s)
+    upstream: the client's numbers must not follow the shadow's."""
+    slow_port = free_port()
+    slow = Process(
+        [
+            sys.executable,
+            "-m",
+            "strangler_proxy.testing.upstream",
+            "--port",
+            str(slow_port),
+            "--name",
+            "slow-shadow",
+            "--delay",
+            "2",
+        ],
+        name="slow-shadow",
+    ).start()
+    procs.append(slow)
+    slow.wait_http(f"http://127.0.0.1:{slow_port}/healthz", status=200)
+    targets = []
+    for label, mode, shadow in (
+        ("kit, legacy mode", "legacy", ""),
+        ("kit, shadow 100%", "shadow", ""),
+        ("kit, shadow to 2 s upstream", "shadow", f"http://127.0.0.1:{slow_port}"),
+    ):
+        port, admin = free_port(), free_port()
+        table = kit_table(folder, f"http://{upstream}", port, admin, mode=mode, shadow=shadow)
+        kit = Process(
+            [
+                sys.executable,
+                "-m",
+                "strangler_proxy",
+                "proxy",
+                "--config",
+                str(table),
+                "--access-log",
+                str(folder / f"access-{port}.log"),
+                "--shadow-store",
+                f"sqlite:///{folder / f'shadow-{port}.sqlite3'}",
+            ],
+            name=f"kit-{mode}-{port}",
+        ).start()
+        procs.append(kit)
+        kit.wait_http(f"http://127.0.0.1:{admin}/healthz", status=200)
+        assert kit.popen is not None
+        targets.append(Target(label, f"http://127.0.0.1:{port}{path}", [kit.popen.pid]))
+    return targets
+
+
 def _start_group(
     group: str,
     path: str,
@@ -232,12 +295,12 @@ def _start_group(
     nginx_bin: str | None,
     workers: list[int],
 ) -> list[Target]:
-    if group.startswith("fast"):
+    if group.startswith(("fast", "shadow")):
         port = free_port()
         (folder / "api" / "products" / "7").mkdir(parents=True, exist_ok=True)
         (folder / "api" / "products" / "7" / "index.json").write_bytes(PAYLOAD)
-        sub = folder / "fast"
-        sub.mkdir(exist_ok=True)
+        sub = folder / f"up-{port}"
+        sub.mkdir()
         conf = nginx_conf(
             sub,
             f"server {{ listen 127.0.0.1:{port}; root {folder}; default_type application/json;"
@@ -279,6 +342,8 @@ def _start_group(
         procs.append(up)
         up.wait_http(f"http://127.0.0.1:{port}{path}", status=200)
     upstream = f"127.0.0.1:{port}"
+    if group.startswith("shadow"):
+        return _shadow_targets(folder, procs, upstream, path)
     targets = [Target("direct", f"http://{upstream}{path}")]
     for n in workers:
         kit_port, admin = free_port(), free_port()

@@ -244,7 +244,13 @@ class _Checker(Reader):
                     f"must be an environment variable name such as STRANGLER_REGISTRY_TOKEN, "
                     f"got {show(given)}",
                 )
-        proxy_keys = ("decision_headers", "trusted_proxies", "max_body_bytes", "shadow_store")
+        proxy_keys = (
+            "decision_headers",
+            "trusted_proxies",
+            "max_body_bytes",
+            "shadow_store",
+            "max_header_bytes",
+        )
         proxy = self.mapping(_absent_is_empty(top, "proxy"), "proxy", proxy_keys) or {}
         flag = proxy.get("decision_headers", base.decision_headers)
         if not isinstance(flag, bool):
@@ -267,6 +273,12 @@ class _Checker(Reader):
         if public.port == private.port and (public.host == private.host or wildcard):
             where = "admin.listen" if admin_listen else "listen"
             self.problem(where, f"the admin address {private} must differ from listen ({public})")
+        header_limit = base.max_header_bytes
+        if "max_header_bytes" in proxy:
+            header_limit = (
+                self.integer(proxy["max_header_bytes"], "proxy.max_header_bytes", 1024, None)
+                or header_limit
+            )
         return ProxySettings(
             public,
             private,
@@ -275,6 +287,7 @@ class _Checker(Reader):
             size,
             store if _is_str(store) else None,
             token_env,
+            header_limit,
         )
 
     def networks(self, value: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -219,6 +219,8 @@ class ProxySettings:
     shadow_store: str | None = None
     # the environment variable holding the registry's bearer token (no token: registry closed)
     registry_token_env: str = "STRANGLER_REGISTRY_TOKEN"
+    # a request line or header line longer than this gets 431
+    max_header_bytes: int = 8190
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from typing import IO
 import aiohttp
 from aiohttp import web
 
+from ._http import ProxyHTTPServer
 from .accesslog import AccessLog
 from .admin import create_admin_app
 from .balancing import Pool
@@ -111,8 +112,12 @@ class ProxyServer:
         self.registry = ServiceRegistry(self.holder.runtimes, token)
         self.registry.start()
         # the low-level server: no router or middleware between the socket and Proxy.handle
+        limit = self.table.settings.max_header_bytes
         public = web.ServerRunner(
-            web.Server(proxy.handle, access_log=None), shutdown_timeout=self.shutdown_grace
+            ProxyHTTPServer(
+                proxy.handle, access_log=None, max_line_size=limit, max_field_size=limit
+            ),
+            shutdown_timeout=self.shutdown_grace,
         )
         admin = web.AppRunner(
             create_admin_app(

@@ -133,3 +133,18 @@ def test_backend_response_with_ambiguous_framing_is_502(proxy: ProxyProcess) -> 
     resp = httpx.get(proxy.url + "/bad-framing")
     assert resp.status_code == 502
     assert resp.headers["x-strangler-error"] == "upstream_unavailable"
+
+
+def test_oversized_header_is_431_and_never_forwarded(proxy: ProxyProcess) -> None:
+    answer = raw(proxy, b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith((b"HTTP/1.1 431", b"HTTP/1.0 431")), head
+    assert b"X-Strangler-Error: header_too_large" in head
+    assert b"X-Upstream-Name" not in head
+    assert json.loads(body) == {"detail": "Request header fields too large."}
+
+
+def test_parser_refusals_carry_a_reason_and_no_traceback_in_the_log(proxy: ProxyProcess) -> None:
+    answer = raw(proxy, REJECTED["nul-in-value"])
+    assert b"X-Strangler-Error: bad_request" in answer
+    assert "Traceback" not in proxy.output(200_000)

@@ -3,11 +3,15 @@ extracted catalog service and the order list from the monolith, and everything s
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from strangler_proxy.testing import free_port
+import httpx
+
+from strangler_proxy.testing import Process, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,3 +50,40 @@ def test_demo_check_serves_products_from_the_service(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "catalog.sqlite3").exists()
     access = (tmp_path / "var" / "logs" / "proxy-access.log").read_text()
     assert '"route":"product-list"' in access and '"upstream":"catalog"' in access
+
+
+def test_demo_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    text = (REPO / "routing.yaml").read_text()
+    ports = {}
+    for port in ("8080", "8081", "8000", "8101"):
+        ports[port] = free_port()
+        text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{ports[port]}")
+    config = tmp_path / "routing.yaml"
+    config.write_text(text)
+    argv = [
+        sys.executable,
+        "-m",
+        "strangler_proxy",
+        "demo",
+        "--config",
+        str(config),
+        "--var",
+        str(tmp_path / "var"),
+        "--products",
+        "100",
+    ]
+    demo = Process(argv, name="demo")
+    with demo:
+        wait_until(
+            lambda: "Ctrl-C stops everything" in demo.output(),
+            timeout=120,
+            what="the demo to be up",
+        )
+        assert httpx.get(f"http://127.0.0.1:{ports['8080']}/api/orders/").status_code == 401
+        assert demo.popen is not None
+        demo.popen.send_signal(signal.SIGINT)
+        assert demo.popen.wait(timeout=30) == 0
+    assert "stopped proxy, catalog, monolith" in demo.output()
+    for port in ports.values():  # nothing is left listening
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0

@@ -19,19 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from strangler_proxy._procs import Process, free_port
+from strangler_proxy.testing.postgres import PostgresUnavailable, temporary_database
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
-PG_ADMIN_URL = os.environ.get(
-    "STRANGLER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 SEED_SIZES = {"categories": 5, "products": 60, "users": 10, "orders": 30}
-PG_START_HINT = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 
 
 def seed_args(sizes: Mapping[str, int] = SEED_SIZES) -> list[str]:
@@ -125,26 +121,11 @@ def fresh_sqlite_shop(tmp_path: Path) -> Monolith:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh ``strangler_t_<random>`` database, dropped (connections terminated) at the end."""
-    name = f"strangler_t_{secrets.token_hex(4)}"
     try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as err:
-        pytest.fail(
-            f"PostgreSQL is required for the postgres-marked monolith tests but {PG_ADMIN_URL} "
-            f"is unreachable: {err}. Start it with: {PG_START_HINT}",
-            pytrace=False,
-        )
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        with temporary_database("strangler_t") as url:
+            yield url
+    except PostgresUnavailable as err:
+        pytest.fail(f"postgres-marked monolith tests: {err}", pytrace=False)
 
 
 @pytest.fixture(

@@ -7,8 +7,6 @@ server is unreachable the tests FAIL with the command that starts it, never skip
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,35 +15,17 @@ import pytest
 
 from strangler_proxy.shadow import CompareRules, ShadowResult, ShadowStore, open_store
 from strangler_proxy.shadow._fakes import json_side, make_result
-
-PG_ADMIN_URL = os.environ.get(
-    "STRANGLER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-PG_START_HINT = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+from strangler_proxy.testing.postgres import PostgresUnavailable, temporary_database
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    name = f"strangler_shadow_{secrets.token_hex(4)}"
+    """A fresh ``strangler_shadow_<random>`` database, dropped at the end."""
     try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as err:
-        pytest.fail(
-            f"PostgreSQL is required for the postgres-marked shadow store tests but "
-            f"{PG_ADMIN_URL} is unreachable: {err}. Start it with: {PG_START_HINT}",
-            pytrace=False,
-        )
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        with temporary_database("strangler_shadow") as url:
+            yield url
+    except PostgresUnavailable as err:
+        pytest.fail(f"postgres-marked shadow store tests: {err}", pytrace=False)
 
 
 def _clean_pg(url: str) -> None:

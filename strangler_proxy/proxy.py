@@ -74,8 +74,11 @@ HOP_BY_HOP = frozenset(
 # methods whose requests may be sent again (to the fallback, or after a stale keep-alive)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
-# never taken from clients: Expect is answered here; the shadow marks are the proxy's own
-_INTERNAL = frozenset({"expect", "x-strangler-shadow", "x-strangler-dry-run"})
+# never taken from clients: Expect is answered here; the shadow marks and the identity
+# assertion are the proxy's own (a client must not be able to forge them)
+_INTERNAL = frozenset(
+    {"expect", "x-strangler-shadow", "x-strangler-dry-run", "x-strangler-identity"}
+)
 SMALL_BODY = 64 * 1024  # known-length responses up to this size go out in one write
 ROUTE_HEADER = "X-Strangler-Route"
 UPSTREAM_HEADER = "X-Strangler-Upstream"

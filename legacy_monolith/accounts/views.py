@@ -1,10 +1,10 @@
-"""Registration, token login/logout and the caller's own profile."""
+"""Registration, token login/logout, the caller's own profile and credential introspection."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import generics, permissions, status
+from rest_framework import exceptions, generics, permissions, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
@@ -57,3 +57,40 @@ class ProfileView(generics.RetrieveUpdateAPIView):
 
     def get_object(self) -> Any:
         return self.request.user
+
+
+class IntrospectView(APIView):
+    """``GET`` → who the request's own credentials name, for the strangler proxy's gateway.
+
+    The credentials are read exactly as every other view reads them (DRF's authentication
+    classes: ``Authorization: Token <key>`` or the session cookie); nothing else is consulted::
+
+        Authorization: Token 9944b0...   → 200 {"active": true, "user_id": 7,
+                                                 "username": "ada", "is_staff": false}
+        (none, unknown token, inactive)  → 200 {"active": false}
+
+    Never cached (``Cache-Control: no-store``): the answer is about one caller, now.
+    """
+
+    permission_classes = [permissions.AllowAny]
+    http_method_names = ["get", "head", "options"]
+
+    def perform_authentication(self, request: Request) -> None:
+        # lazy: a bad token must give {"active": false}, not DRF's 401, so get() authenticates
+        pass
+
+    def get(self, request: Request) -> Response:
+        try:
+            user = request.user
+        except exceptions.AuthenticationFailed:
+            user = None
+        if user is None or not user.is_authenticated or not user.is_active:
+            body: dict[str, Any] = {"active": False}
+        else:
+            body = {
+                "active": True,
+                "user_id": user.pk,
+                "username": user.get_username(),
+                "is_staff": bool(user.is_staff),
+            }
+        return Response(body, headers={"Cache-Control": "no-store"})

@@ -8,8 +8,10 @@ POST /reload    reload the file now (same result shape); 409 with problems when 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +24,7 @@ from .proxy import TableHolder
 from .registry import MAX_TTL
 from .registry import Registry as ServiceRegistry
 from .reload import Reloader
+from .shadow import ShadowStore, Thresholds, build_report
 
 __all__ = ["create_admin_app", "route_dict", "table_dict"]
 
@@ -29,6 +32,7 @@ HOLDER = web.AppKey("holder", TableHolder)
 LISTENING = web.AppKey("listening", dict)
 METRICS = web.AppKey("metrics", Registry)
 SERVICES = web.AppKey("services", ServiceRegistry)
+STORE = web.AppKey("store", ShadowStore)
 RELOADER = web.AppKey("reloader", Reloader)
 
 
@@ -158,6 +162,34 @@ async def _routes(request: web.Request) -> web.Response:
     )
 
 
+DASHBOARD = Path(__file__).with_name("static") / "dashboard.html"
+
+
+async def _dashboard(request: web.Request) -> web.Response:
+    return web.Response(body=DASHBOARD.read_bytes(), content_type="text/html", charset="utf-8")
+
+
+async def _shadow(request: web.Request) -> web.Response:
+    """Per route: the shadow report's verdict with the default thresholds (for the dashboard
+    and ``strangler status``; ``strangler shadow report`` has the details)."""
+    store = request.app.get(STORE)
+    if store is None:
+        return web.json_response({"routes": {}})
+    report = await asyncio.to_thread(build_report, store, None, Thresholds())
+    return web.json_response(
+        {
+            "routes": {
+                r.route: {
+                    "verdict": r.verdict.value,
+                    "match_rate": r.match_rate,
+                    "compared": r.compared,
+                }
+                for r in report.routes
+            }
+        }
+    )
+
+
 def _refused(request: web.Request) -> web.Response | None:
     registry = request.app.get(SERVICES)
     if registry is None or not registry.token:
@@ -230,6 +262,7 @@ def create_admin_app(
     listening: dict[str, str],
     metrics: Registry | None = None,
     services: ServiceRegistry | None = None,
+    store: ShadowStore | None = None,
 ) -> web.Application:
     """``listening``: the addresses actually bound (flags may override the table's)."""
     app = web.Application()
@@ -238,6 +271,8 @@ def create_admin_app(
     app[METRICS] = metrics or Registry()
     if services is not None:
         app[SERVICES] = services
+    if store is not None:
+        app[STORE] = store
     if reloader is not None:
         app[RELOADER] = reloader
     app.router.add_get("/healthz", _health)
@@ -247,6 +282,8 @@ def create_admin_app(
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/upstreams", _upstreams)
     app.router.add_get("/routes", _routes)
+    app.router.add_get("/shadow", _shadow)
+    app.router.add_get("/dashboard", _dashboard)
     app.router.add_post("/registry/{upstream}", _register)
     app.router.add_delete("/registry/{upstream}", _deregister)
     app.router.add_get("/registry", _registered)

@@ -126,6 +126,7 @@ class ProxyServer:
                 {"listen": str(self.listen), "admin_listen": str(self.admin_listen)},
                 self.metrics.registry,
                 self.registry,
+                self.store,
             ),
             access_log=None,
             shutdown_timeout=2.0,

@@ -32,6 +32,8 @@ from .errors import ConfigError
 from .model import Listen, Mode, RoutingTable
 from .shadow import add_report_arguments, run_report
 from .workflow.cli import register as register_workflow
+from .workflow.pipeline import add_arguments as add_gate_arguments
+from .workflow.pipeline import run as run_gates
 
 __all__ = ["main"]
 
@@ -297,6 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     register_workflow(sub)  # inventory, status, promote, rollback, history
+
+    p = sub.add_parser(
+        "gates",
+        help="for a pipeline: run the gates of the routes a table change moves forward",
+        epilog="Exit codes: 0 every gate passes, 1 a gate fails or the table is invalid.",
+    )
+    add_gate_arguments(p)
+    p.set_defaults(func=run_gates)
     return parser
 
 

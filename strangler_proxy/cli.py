@@ -10,6 +10,7 @@ message`` where there is a place to name.
     strangler routes [--config FILE] [--json]        the table as a readable list
     strangler shadow report [ROUTE] [--json]         shadow comparisons: verdict per route
     strangler loadtest compare ...                   baseline vs candidate locust runs
+    strangler data backfill|verify SERVICE           move data ownership, check for drift
     strangler demo                                   the demo shop behind the proxy
     strangler inventory | status | promote | rollback | history
                                                      the migration workflow (migration_playbook/)
@@ -212,6 +213,18 @@ def _cmd_loadtest_compare(args: argparse.Namespace) -> int:
     return run(args)
 
 
+# -- data (the data tooling lives in extracted/datatools; imported only when used) -----------
+def _data_arguments(parser: argparse.ArgumentParser, which: str) -> None:
+    from extracted.datatools import cli as data_cli
+
+    if which == "backfill":
+        data_cli.add_backfill_arguments(parser)
+        parser.set_defaults(func=lambda args: data_cli.run_backfill(args))
+    else:
+        data_cli.add_verify_arguments(parser)
+        parser.set_defaults(func=lambda args: data_cli.run_verify(args))
+
+
 # -- demo -------------------------------------------------------------------------------------
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
@@ -299,6 +312,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     register_workflow(sub)  # inventory, status, promote, rollback, history
+
+    p = sub.add_parser("data", help="move data ownership: backfill and verify a service's data")
+    data = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    p = data.add_parser(
+        "backfill",
+        help="copy the monolith's current state into a service's database (resumable)",
+        epilog="Run it after the service's event consumer is up (see reference/data.md).",
+    )
+    _data_arguments(p, "backfill")
+    p = data.add_parser(
+        "verify",
+        help="compare the monolith's and a service's data; exit 1 on drift",
+        epilog="Exit codes: 0 in sync, 1 drift, 2 a database cannot be read.",
+    )
+    _data_arguments(p, "verify")
 
     p = sub.add_parser(
         "gates",

@@ -21,6 +21,7 @@ from flask import Flask
 
 from extracted.catalog.api import ENGINE_KEY, TEST_BUG_KEY, TRUST_FORWARDED_KEY, register
 from extracted.catalog.schema import ensure_schema
+from extracted.catalog.sync import register_sync_status
 from extracted.common import (
     create_engine_from_url,
     install_error_handlers,
@@ -58,4 +59,5 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     install_request_transactions(app, engine)  # writes roll back for dry-run shadow copies
     install_json_logging(app, service="catalog", requests=app.config.get("REQUEST_LOG", True))
     register(app)
+    register_sync_status(app)  # GET /sync/status: the event consumer's progress and lag
     return app

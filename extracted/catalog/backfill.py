@@ -13,6 +13,11 @@ reference categories). Progress goes to stdout, one line per batch, then a JSON 
     ...
     {"categories": {"read": 20, "written": 20, "deleted": 0}, "products": {...}, "seconds": 0.4}
 
+This is the plain copy, for a service no event consumer writes to yet. Once the consumer runs,
+use ``strangler data backfill catalog`` (``extracted/datatools``, built on these functions):
+it is resumable from checkpoints, rate-limited, and never overwrites a row that an event made
+newer, which this copy would.
+
 The source is only read, through plain ``SELECT``s on ``catalog_category`` and
 ``catalog_product`` (the monolith's tables are never touched at run time by the service).
 """
@@ -25,14 +30,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TextIO
 
 from sqlalchemy import Table, and_, delete, not_, or_, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
+from extracted.catalog._convert import attributes as _attributes
+from extracted.catalog._convert import cents as _cents
+from extracted.catalog._convert import utc_naive as _utc_naive
 from extracted.catalog.app import settings_from_env
 from extracted.catalog.schema import categories, ensure_schema, products
 from extracted.common import create_engine_from_url
@@ -54,24 +60,6 @@ class TableStats:
     read: int = 0
     written: int = 0
     deleted: int = 0
-
-
-def _utc_naive(value: Any) -> datetime:
-    """Django stores UTC: SQLite text ``2026-01-01 12:00:00.5``, PostgreSQL ``timestamptz``."""
-    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed
-
-
-def _cents(value: Any) -> int:
-    """``Decimal("12.50")`` (PostgreSQL) or ``12.5`` (SQLite numeric affinity) → ``1250``."""
-    amount = value if isinstance(value, Decimal) else Decimal(str(value))
-    return int(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP).scaleb(2))
-
-
-def _attributes(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _category_row(row: RowMapping) -> dict[str, Any]:

@@ -26,6 +26,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from extracted.common.inbox import inbox_metadata
+
 __all__ = ["categories", "ensure_schema", "metadata", "products"]
 
 metadata = MetaData()
@@ -60,15 +62,18 @@ _SCHEMA_LOCK_KEY = 0x43415441  # "CATA"
 
 
 def ensure_schema(engine: Engine) -> None:
-    """``metadata.create_all``, safe when several gunicorn workers start at once."""
+    """``metadata.create_all`` (the catalog's tables and the event inbox's), safe when several
+    gunicorn workers start at once."""
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
             metadata.create_all(conn)
+            inbox_metadata.create_all(conn)
         return
     for attempt in range(5):
         try:
             metadata.create_all(engine)
+            inbox_metadata.create_all(engine)
             return
         except OperationalError as err:
             # another worker won the race ("table ... already exists") or held the lock

@@ -1,6 +1,12 @@
+from typing import Any
+
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from legacy_monolith.catalog.models import Category, Product
+from legacy_monolith.outbox.events import EventType, product_deleted_event, product_event
 
 
 @admin.register(Category)
@@ -17,3 +23,23 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["sku", "name"]
     list_select_related = ["category"]
     raw_id_fields = ["category"]
+
+    # The admin wraps each save in a transaction: the outbox event commits with the change.
+    def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            kind = EventType.PRODUCT_CHANGED if change else EventType.PRODUCT_CREATED
+            product_event(kind, obj.pk)
+
+    def delete_model(self, request: HttpRequest, obj: Product) -> None:
+        with transaction.atomic():
+            product_id = obj.pk
+            super().delete_model(request, obj)
+            product_deleted_event(product_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        with transaction.atomic():
+            ids = list(queryset.values_list("pk", flat=True))
+            super().delete_queryset(request, queryset)
+            for product_id in ids:
+                product_deleted_event(product_id)

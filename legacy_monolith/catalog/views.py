@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from django.db import transaction
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import mixins, permissions, viewsets
 from rest_framework.filters import SearchFilter
+from rest_framework.serializers import BaseSerializer
 
 from legacy_monolith.catalog.filters import ProductFilter, StableOrderingFilter
 from legacy_monolith.catalog.models import Category, Product
 from legacy_monolith.catalog.permissions import IsStaffOrReadOnly
 from legacy_monolith.catalog.serializers import CategorySerializer, ProductSerializer
+from legacy_monolith.outbox.events import EventType, product_event
 
 
 class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
@@ -32,3 +35,13 @@ class ProductViewSet(
     search_fields = ["name", "description", "sku"]
     ordering_fields = ["price", "name", "created_at", "stock", "id"]
     ordering = ["id"]
+
+    def perform_create(self, serializer: BaseSerializer[Product]) -> None:
+        with transaction.atomic():  # the product and its outbox event commit together
+            product = serializer.save()
+            product_event(EventType.PRODUCT_CREATED, product.pk)
+
+    def perform_update(self, serializer: BaseSerializer[Product]) -> None:
+        with transaction.atomic():
+            product = serializer.save()
+            product_event(EventType.PRODUCT_CHANGED, product.pk)

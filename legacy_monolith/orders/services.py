@@ -20,6 +20,7 @@ from rest_framework.exceptions import ValidationError
 from legacy_monolith.catalog.models import Product
 from legacy_monolith.core.exceptions import InvalidTransition, OutOfStock
 from legacy_monolith.orders.models import Order, OrderLine
+from legacy_monolith.outbox.events import EventType, order_event, product_event
 
 
 def place_order(user: Any, lines: Iterable[tuple[int, int]]) -> Order:
@@ -70,6 +71,9 @@ def place_order(user: Any, lines: Iterable[tuple[int, int]]) -> Order:
         OrderLine.objects.bulk_create(order_lines)
         order.total = total
         order.save(update_fields=["total", "updated_at"])
+        for product_id in sorted(wanted):
+            product_event(EventType.PRODUCT_STOCK_CHANGED, product_id)
+        order_event(EventType.ORDER_PLACED, order.pk)
     return order
 
 
@@ -101,4 +105,7 @@ def cancel_order(order_id: int, user: Any) -> Order:
         list(Product.objects.select_for_update().filter(pk__in=[ln.product_id for ln in lines]))
         for line in lines:
             Product.objects.filter(pk=line.product_id).update(stock=F("stock") + line.quantity)
+        for product_id in sorted({line.product_id for line in lines}):
+            product_event(EventType.PRODUCT_STOCK_CHANGED, product_id)
+        order_event(EventType.ORDER_CANCELLED, order.pk)
     return order

@@ -13,6 +13,7 @@ from django.db import transaction
 from legacy_monolith.core.exceptions import InvalidTransition, PaymentFailed
 from legacy_monolith.orders.models import Order
 from legacy_monolith.orders.services import change_status, lock_order
+from legacy_monolith.outbox.events import EventType, order_event, payment_event
 from legacy_monolith.payments.gateway import ChargeOutcome, SimulatedGateway
 from legacy_monolith.payments.models import Payment
 
@@ -31,22 +32,26 @@ def pay_order(order_id: int, user: Any, gateway: SimulatedGateway | None = None)
     with transaction.atomic():
         order = lock_order(order_id, user)
         if result.outcome is ChargeOutcome.FAILED:
-            Payment.objects.create(
+            failed = Payment.objects.create(
                 order=order,
                 amount=order.total,
                 status=Payment.Status.FAILED,
                 provider_reference=result.provider_reference,
                 error=result.error,
             )
+            payment_event(EventType.PAYMENT_FAILED, failed)
         else:
             # the order may have been cancelled or paid meanwhile: change_status raises 409
             change_status(order, Order.Status.PAID)
-            return Payment.objects.create(
+            payment = Payment.objects.create(
                 order=order,
                 amount=order.total,
                 status=Payment.Status.SUCCEEDED,
                 provider_reference=result.provider_reference,
             )
+            order_event(EventType.ORDER_PAID, order.pk)
+            payment_event(EventType.PAYMENT_SUCCEEDED, payment)
+            return payment
     raise PaymentFailed(
         f"Payment for order {order.reference} failed at the provider: {result.error}. "
         "The order was not paid."

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from legacy_monolith.orders.models import Order
 from legacy_monolith.orders.services import change_status, lock_order
+from legacy_monolith.outbox.events import EventType, order_event, shipment_event
 from legacy_monolith.shipping.models import Shipment, TrackingEvent
 
 
@@ -18,6 +19,8 @@ def ship_order(order_id: int, carrier: str) -> Shipment:
         TrackingEvent.objects.create(
             shipment=shipment, status=Shipment.Status.LABEL_CREATED, message="Label created"
         )
+        order_event(EventType.ORDER_SHIPPED, order.pk)
+        shipment_event(EventType.SHIPMENT_CREATED, shipment.pk)
     return shipment
 
 
@@ -26,4 +29,5 @@ def add_event(shipment: Shipment, data: dict[str, Any]) -> TrackingEvent:
     with transaction.atomic():
         event = TrackingEvent.objects.create(shipment=shipment, **data)
         Shipment.objects.filter(pk=shipment.pk).update(status=event.status)
+        shipment_event(EventType.SHIPMENT_UPDATED, shipment.pk)
     return event

@@ -187,3 +187,11 @@ def test_workers_share_the_port_and_stop_together(
             not Path(f"/proc/{pid}").exists()
             or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         )
+
+
+def test_data_verify_is_wired_and_says_when_it_cannot_read(tmp_path: Path) -> None:
+    result = strangler(
+        "data", "verify", "catalog", "--source-url", "postgresql://postgres@127.0.0.1:1/none",
+        "--target-url", f"sqlite:///{tmp_path / 'svc.sqlite3'}",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr

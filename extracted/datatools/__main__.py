@@ -1,0 +1,3 @@
+from extracted.datatools.cli import main
+
+raise SystemExit(main())

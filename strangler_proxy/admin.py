@@ -9,6 +9,8 @@ POST /reload    reload the file now (same result shape); 409 with problems when 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -163,6 +165,59 @@ async def _routes(request: web.Request) -> web.Response:
 
 
 DASHBOARD = Path(__file__).with_name("static") / "dashboard.html"
+INVENTORY_TTL = 300.0  # seconds an inventory (a subprocess that loads Django) is reused
+
+
+class Inventory:
+    """The migration progress by the inventory's measure (endpoint methods extracted), computed
+    by ``strangler inventory --json`` in a subprocess (the proxy never imports the monolith),
+    at most every :data:`INVENTORY_TTL` seconds and again when the table changed."""
+
+    def __init__(self, settings_module: str, config: str) -> None:
+        self.settings_module = settings_module
+        self.config = config
+        self.result: dict[str, Any] | None = None
+        self._key: tuple[str, float] | None = None
+        self._lock = asyncio.Lock()
+
+    async def progress(self, sha256: str) -> dict[str, Any] | None:
+        async with self._lock:
+            now = time.monotonic()
+            if self._key is None or self._key[0] != sha256 or now - self._key[1] > INVENTORY_TTL:
+                self.result = await self._run()
+                self._key = (sha256, now)
+            return self.result
+
+    async def _run(self) -> dict[str, Any] | None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "strangler_proxy", "inventory", "--json",
+            "--settings", self.settings_module, "--config", self.config,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            return None
+        data = json.loads(out)
+        counts = data.get("counts", {})
+        return {
+            "share": data.get("share_migrated"),
+            "extracted": counts.get("extracted", 0),
+            "total": sum(counts.values()),
+            "counts": counts,
+        }
+
+
+INVENTORY = web.AppKey("inventory", Inventory)
+
+
+async def _progress(request: web.Request) -> web.Response:
+    inventory = request.app.get(INVENTORY)
+    if inventory is None:
+        return web.json_response({"source": "table"})
+    result = await inventory.progress(request.app[HOLDER].active.table.sha256)
+    if result is None:
+        return web.json_response({"source": "table", "detail": "the inventory failed"})
+    return web.json_response({"source": "inventory", **result})
 
 
 async def _dashboard(request: web.Request) -> web.Response:
@@ -263,6 +318,7 @@ def create_admin_app(
     metrics: Registry | None = None,
     services: ServiceRegistry | None = None,
     store: ShadowStore | None = None,
+    inventory: Inventory | None = None,
 ) -> web.Application:
     """``listening``: the addresses actually bound (flags may override the table's)."""
     app = web.Application()
@@ -273,6 +329,8 @@ def create_admin_app(
         app[SERVICES] = services
     if store is not None:
         app[STORE] = store
+    if inventory is not None:
+        app[INVENTORY] = inventory
     if reloader is not None:
         app[RELOADER] = reloader
     app.router.add_get("/healthz", _health)
@@ -284,6 +342,7 @@ def create_admin_app(
     app.router.add_get("/routes", _routes)
     app.router.add_get("/shadow", _shadow)
     app.router.add_get("/dashboard", _dashboard)
+    app.router.add_get("/progress", _progress)
     app.router.add_post("/registry/{upstream}", _register)
     app.router.add_delete("/registry/{upstream}", _deregister)
     app.router.add_get("/registry", _registered)

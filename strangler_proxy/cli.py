@@ -112,6 +112,7 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
             shadow_store=args.shadow_store,
             reuse_port=args.workers > 1,
             serve_admin=index == 0,
+            inventory_settings=args.inventory_settings,
         )
 
     try:
@@ -269,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="processes sharing the public port (SO_REUSEPORT); state is per process",
+    )
+    p.add_argument(
+        "--inventory-settings",
+        metavar="MODULE",
+        help="the Django settings module whose endpoints the dashboard counts as migrated "
+        "(runs strangler inventory in a subprocess; default: the share of routes extracted)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=_cmd_proxy)

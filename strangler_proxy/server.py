@@ -26,7 +26,7 @@ from aiohttp import web
 
 from ._http import ProxyHTTPServer
 from .accesslog import AccessLog
-from .admin import create_admin_app
+from .admin import Inventory, create_admin_app
 from .balancing import Pool
 from .events import EventBus, ReloadFinished, RequestCompleted
 from .health import HealthChecker
@@ -58,6 +58,7 @@ class ProxyServer:
         shadow_store_default: Path = Path("var/shadow.sqlite3"),
         reuse_port: bool = False,
         serve_admin: bool = True,
+        inventory_settings: str | None = None,
     ) -> None:
         self.table = table
         self.config_path = config_path
@@ -68,6 +69,12 @@ class ProxyServer:
         self.shutdown_grace = shutdown_grace
         self.reuse_port = reuse_port  # several worker processes share the public port
         self.serve_admin = serve_admin  # with workers, only the first one serves the admin API
+        # the dashboard's progress by the inventory's measure (needs the Django project here)
+        self.inventory = (
+            Inventory(inventory_settings, config_path)
+            if inventory_settings is not None and config_path is not None
+            else None
+        )
         self.holder = TableHolder(table)
         self.completed: EventBus[RequestCompleted] = EventBus()
         self.reloaded: EventBus[ReloadFinished] = EventBus()
@@ -127,6 +134,7 @@ class ProxyServer:
                 self.metrics.registry,
                 self.registry,
                 self.store,
+                self.inventory,
             ),
             access_log=None,
             shutdown_timeout=2.0,

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from strangler_proxy.testing.harness import FakeUpstreamProcess, ProxyProcess, table_yaml
@@ -80,3 +81,21 @@ def test_dashboard_shows_the_routes_and_updates_after_a_promote(
     assert promote.returncode == 0, promote.stdout + promote.stderr
     dom = render(proxy.admin_url + "/dashboard", tmp_path / "profile")
     assert '<td class="shadow">shadow</td>' in dom
+
+
+def test_progress_by_the_inventorys_measure(
+    tmp_path: Path, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess
+) -> None:
+    text = table_yaml(
+        {"legacy": legacy.url, "catalog": catalog.url},
+        [{"name": "category-list", "match": {"path": "/api/categories/", "methods": ["GET"]},
+          "mode": "extracted", "to": "catalog"}],
+    )  # fmt: skip
+    with ProxyProcess.from_yaml(
+        text, tmp_path, "--inventory-settings", "legacy_monolith.settings"
+    ) as proxy:
+        progress = httpx.get(proxy.admin_url + "/progress", timeout=60).json()
+        assert progress["source"] == "inventory"
+        assert progress["extracted"] == 1 and progress["total"] > 10
+        dom = render(proxy.admin_url + "/dashboard", tmp_path / "profile")
+    assert f"1 of {progress['total']} endpoint methods extracted" in dom

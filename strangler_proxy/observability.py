@@ -18,13 +18,40 @@ strangler_table_generation                          the active table's generatio
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from .breaker import BreakerState
 from .events import ReloadFinished, RequestCompleted
 from .metrics import Labels, Registry
 from .proxy import TableHolder
 
-__all__ = ["ProxyMetrics"]
+__all__ = ["ProxyMetrics", "RecentWindow"]
+
+RECENT_MINUTES = 5
+
+
+class RecentWindow:
+    """Counts over the last :data:`RECENT_MINUTES` minutes, in one-minute buckets (what
+    ``strangler status`` shows as "traffic in the last minutes")."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.buckets: dict[Labels, dict[int, float]] = {}
+
+    def inc(self, labels: Labels, amount: float = 1.0) -> None:
+        minute = int(self.clock() // 60)
+        per_minute = self.buckets.setdefault(labels, {})
+        per_minute[minute] = per_minute.get(minute, 0.0) + amount
+        if len(per_minute) > RECENT_MINUTES + 1:
+            for old in [m for m in per_minute if m <= minute - RECENT_MINUTES]:
+                del per_minute[old]
+
+    def collect(self) -> dict[Labels, float]:
+        since = int(self.clock() // 60) - RECENT_MINUTES
+        return {
+            labels: sum(v for m, v in per_minute.items() if m > since)
+            for labels, per_minute in self.buckets.items()
+        }
 
 
 class ProxyMetrics:
@@ -51,6 +78,20 @@ class ProxyMetrics:
             "strangler_proxy_errors_total", "Answers the proxy wrote itself", ("route", "reason")
         )
         self.reloads = r.counter("strangler_reloads_total", "Reload attempts", ("result",))
+        self.recent_requests = RecentWindow()
+        self.recent_fallbacks = RecentWindow()
+        r.gauge(
+            "strangler_requests_recent",
+            "Requests in the last 5 minutes",
+            ("route", "mode", "upstream", "status_class"),
+            collect=self.recent_requests.collect,
+        )
+        r.gauge(
+            "strangler_fallbacks_recent",
+            "Requests served by the fallback in the last 5 minutes",
+            ("route", "reason"),
+            collect=self.recent_fallbacks.collect,
+        )
         r.gauge(
             "strangler_retries_total",
             "Retries on another instance",
@@ -98,11 +139,13 @@ class ProxyMetrics:
         route = e.route or "(default)"
         status_class = f"{e.status // 100}xx" if e.status else "none"
         self.requests.inc((route, e.mode, e.upstream, status_class))
+        self.recent_requests.inc((route, e.mode, e.upstream, status_class))
         self.duration.observe((route,), e.duration)
         if e.upstream_latency is not None:
             self.upstream_duration.observe((e.upstream,), e.upstream_latency)
         if e.fallback is not None:
             self.fallbacks.inc((route, e.fallback))
+            self.recent_fallbacks.inc((route, e.fallback))
         if e.error is not None:
             self.errors.inc((route, e.error))
 

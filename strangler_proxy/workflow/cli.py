@@ -172,13 +172,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"strangler status: no route '{args.route}' in {args.config}", file=sys.stderr)
         return EXIT_USAGE
     admin = args.admin or f"http://{table.settings.admin_listen}"
-    rows, notes = collect_status(
+    rows, notes, unit = collect_status(
         table, admin, args.shadow_store, route=args.route, interval=args.interval
     )
     if args.json:
-        print(json.dumps(status_json(rows, notes, args.interval), indent=2))
+        print(json.dumps(status_json(rows, notes, unit), indent=2))
     else:
-        sys.stdout.write(render_status(rows, notes, args.interval))
+        sys.stdout.write(render_status(rows, notes, unit))
     return EXIT_OK
 
 

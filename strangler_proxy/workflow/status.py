@@ -2,9 +2,10 @@
 
 Per route: mode and weight (from the table), the service's health and breaker (``GET
 {admin}/upstreams``), the shadow verdict (from the comparison store) and traffic (``GET
-{admin}/metrics``). Traffic is shown as **totals since the proxy started** by default; with
+{admin}/metrics``). Traffic is the **last 5 minutes** by default (the proxy's
+``strangler_*_recent`` gauges; a proxy without them shows totals since it started); with
 ``--interval S`` the metrics are read twice, S seconds apart, and shown as requests per second
-over that window (counters are per proxy process: a restart resets the totals)::
+over that window (counters are per proxy process: a restart resets them)::
 
     ROUTE           MODE        UPSTREAM  HEALTH     BREAKER  SHADOW    REQUESTS  5XX  FALLBACKS
     product-detail  canary 25%  catalog   1/1 ready  closed   pass      1200      0    0
@@ -51,15 +52,15 @@ def collect_status(
     route: str | None = None,
     interval: float = 0.0,
     thresholds: Thresholds | None = None,
-) -> tuple[list[RouteStatus], list[str]]:
-    """The rows and the notes (what could not be read)."""
+) -> tuple[list[RouteStatus], list[str], str]:
+    """The rows, the notes (what could not be read) and what the traffic numbers measure."""
     notes: list[str] = []
     upstreams: dict[str, Any] | None = None
     try:
         upstreams = admin_get(admin, "/upstreams").json()
     except (AdminError, ValueError) as err:
         notes.append(f"health and breakers unknown: {err}")
-    traffic = _traffic(admin, interval, notes)
+    traffic, unit = _traffic(admin, interval, notes)
     verdicts: dict[str, str] | None = None
     try:
         store = open_store(store_url, DEFAULT_STORE_PATH)
@@ -102,37 +103,53 @@ def collect_status(
                 per.get("fallbacks"),
             )
         )
-    return rows, notes
+    return rows, notes, unit
 
 
-def _traffic(admin: str, interval: float, notes: list[str]) -> list[Sample] | None:
-    """Samples (totals), or the difference of two scrapes ``interval`` seconds apart."""
+def _traffic(admin: str, interval: float, notes: list[str]) -> tuple[list[Sample] | None, str]:
+    """Samples of the last 5 minutes (or totals, from a proxy without the recent gauges), or
+    the difference of two scrapes ``interval`` seconds apart; and what they measure."""
     try:
         first = parse_prometheus(admin_get(admin, "/metrics").text)
         if interval <= 0:
-            return first
+            recent = [
+                Sample(s.name.removesuffix("_recent") + "_total", s.labels, s.value)
+                for s in first
+                if s.name.endswith("_recent")
+            ]
+            if any(s.name == "strangler_requests_total" for s in recent) or any(
+                s.name == "strangler_requests_recent" for s in first
+            ):
+                return recent, LAST_MINUTES
+            return first, TOTALS
         time.sleep(interval)
         second = parse_prometheus(admin_get(admin, "/metrics").text)
     except AdminError as err:
         notes.append(f"traffic unknown: {err}")
-        return None
+        return None, TOTALS
     before = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in first}
-    return [
+    diff = [
         Sample(s.name, s.labels, s.value - before.get((s.name, tuple(sorted(s.labels.items()))), 0))
         for s in second
     ]
+    return diff, f"per second over {interval:g}s"
 
 
-def status_json(rows: list[RouteStatus], notes: list[str], interval: float) -> dict[str, Any]:
-    unit = f"per second over {interval:g}s" if interval > 0 else "totals since the proxy started"
+LAST_MINUTES = "in the last 5 minutes"
+TOTALS = "totals since the proxy started"
+
+
+def status_json(rows: list[RouteStatus], notes: list[str], unit: str) -> dict[str, Any]:
     return {"routes": [asdict(r) for r in rows], "traffic": unit, "notes": notes}
 
 
-def render_status(rows: list[RouteStatus], notes: list[str], interval: float) -> str:
+def render_status(rows: list[RouteStatus], notes: list[str], unit: str) -> str:
+    interval = unit.startswith("per second")
+
     def num(value: float | None) -> str:
         if value is None:
             return "?"
-        return f"{value:.1f}" if interval > 0 else str(int(value))
+        return f"{value:.1f}" if interval else str(int(value))
 
     head = ("route", "mode", "upstream", "health", "breaker", "shadow")
     counts = ("requests", "5xx", "fallbacks")
@@ -144,14 +161,13 @@ def render_status(rows: list[RouteStatus], notes: list[str], interval: float) ->
         for r in rows
     ]
     titles = tuple(h.upper() for h in head) + tuple(
-        (c + "/s" if interval > 0 else c).upper() for c in counts
+        (c + "/s" if interval else c).upper() for c in counts
     )
     widths = [max([len(titles[i]), *(len(c[i]) for c in cells)]) for i in range(len(titles))]
     lines = ["  ".join(t.ljust(w) for t, w in zip(titles, widths, strict=True)).rstrip()]
     lines += [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
-    unit = f"per second over {interval:g}s" if interval > 0 else "totals since the proxy started"
     lines.append(f"traffic: {unit}")
     lines += [f"note: {n}" for n in notes]
     return "\n".join(lines) + "\n"

@@ -37,3 +37,19 @@ def test_gauge_with_callback_and_extra_renderers() -> None:
     r.gauge("up", "Up", ("upstream",), collect=lambda: {("legacy",): 1.0})
     r.extra.append(lambda: "# extra\n")
     assert r.render().splitlines()[-2:] == ['up{upstream="legacy"} 1', "# extra"]
+
+
+def test_recent_window_forgets_what_is_older_than_five_minutes() -> None:
+    from strangler_proxy.observability import RecentWindow
+
+    now = [1000.0]
+    window = RecentWindow(clock=lambda: now[0])
+    window.inc(("a",))
+    now[0] += 120
+    window.inc(("a",), 2)
+    window.inc(("b",))
+    assert window.collect() == {("a",): 3.0, ("b",): 1.0}
+    now[0] += 200  # the first count is now more than 5 minutes old
+    assert window.collect() == {("a",): 2.0, ("b",): 1.0}
+    now[0] += 400
+    assert window.collect() == {("a",): 0.0, ("b",): 0.0}

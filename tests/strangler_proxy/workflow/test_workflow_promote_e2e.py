@@ -173,4 +173,4 @@ def test_promote_refuse_force_canary_rollback_history_status(
     data = json.loads(out)
     detail = next(r for r in data["routes"] if r["route"] == "detail")
     assert detail["state"] == "legacy" and detail["requests"] >= len(USERS) * 3
-    assert data["traffic"] == "totals since the proxy started"
+    assert data["traffic"] == "in the last 5 minutes"

@@ -53,7 +53,7 @@ def test_totals_and_rates(proxy: ProxyProcess, cli: Cli, tmp_path: Path) -> None
     assert lines[1].split() == ["detail", "extracted", "catalog", "1/1", "ready", "closed", "-",
                                 "10", "0", "0"]  # fmt: skip
     assert lines[2].split() == ["orders", "legacy", "-", "-", "-", "-", "0", "0", "0"]
-    assert "traffic: totals since the proxy started" in out
+    assert "traffic: in the last 5 minutes" in out
 
     stop = threading.Event()
 

@@ -24,7 +24,7 @@ from ..config import load_table
 from ..errors import ConfigError
 from ..shadow import Thresholds
 from .audit import DEFAULT_AUDIT_LOG, read_entries, render_history
-from .gates import MetricThresholds
+from .gates import MetricThresholds, check_loadtest
 from .inventory import InventoryError, build_inventory, load_endpoints, render_inventory
 from .promote import Move, move, parse_target
 from .status import collect_status, render_status, status_json
@@ -175,10 +175,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
     rows, notes, unit = collect_status(
         table, admin, args.shadow_store, route=args.route, interval=args.interval
     )
+    loadtest = check_loadtest(args.loadtest_result) if args.loadtest_result else None
     if args.json:
-        print(json.dumps(status_json(rows, notes, unit), indent=2))
+        data = status_json(rows, notes, unit)
+        data["loadtest"] = loadtest.as_json() if loadtest is not None else None
+        print(json.dumps(data, indent=2))
     else:
         sys.stdout.write(render_status(rows, notes, unit))
+        if loadtest is not None:
+            print(f"latest load comparison: {loadtest.summary}")
     return EXIT_OK
 
 
@@ -235,7 +240,15 @@ def register(sub: Any) -> None:
         type=float,
         default=0.0,
         metavar="S",
-        help="read the metrics twice, S seconds apart, and show rates (default: totals)",
+        help="read the metrics twice, S seconds apart, and show rates "
+        "(default: the last 5 minutes)",
+    )
+    p.add_argument(
+        "--loadtest-result",
+        type=Path,
+        default=os.environ.get("STRANGLER_LOADTEST_RESULT") or None,
+        metavar="FILE",
+        help="the latest load comparison (report.json of strangler loadtest compare) to show",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_status)

@@ -87,3 +87,17 @@ def test_what_cannot_be_read_is_marked(proxy: ProxyProcess, cli: Cli) -> None:
     assert "note: shadow verdicts unknown: store: expected postgresql://" in out
     code, _, err = cli("status", "ghost", "--config", str(proxy.config))
     assert code == 2 and "no route 'ghost'" in err
+
+
+def test_status_shows_the_latest_load_comparison(
+    proxy: ProxyProcess, cli: Cli, tmp_path: Path
+) -> None:
+    assert proxy.config is not None
+    result = tmp_path / "report.json"
+    result.write_text(json.dumps({"verdict": "regression"}))
+    base = ("--config", str(proxy.config), "--admin", proxy.admin_url,
+            "--shadow-store", f"sqlite:///{tmp_path / 'none.sqlite3'}")  # fmt: skip
+    code, out, _ = cli("status", *base, "--loadtest-result", str(result))
+    assert code == 0 and f"latest load comparison: {result}: verdict regression" in out
+    code, out, _ = cli("status", *base, "--loadtest-result", str(result), "--json")
+    assert json.loads(out)["loadtest"]["passed"] is False

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,9 +31,34 @@ class ProcessFailed(RuntimeError):
     """A child exited early or never became ready; the message carries its output tail."""
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port that was free a moment ago, chosen *below* the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` is an ephemeral one: between the moment it is
+    returned and the moment a server binds it, any outgoing connection on the machine may be
+    given the same local port, and the server then fails with "address already in use". Ports
+    below the ephemeral range are never given to outgoing connections, so only another
+    server could take them.
+    """
+    low, _ = _ephemeral_range()
+    start = max(1024, low - 20000)
+    for _ in range(200):
+        port = random.randrange(start, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # very crowded machine
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 

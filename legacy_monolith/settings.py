@@ -11,6 +11,8 @@ Environment (all optional):
 - ``PAYMENT_LATENCY_MS`` (default 50), ``PAYMENT_FAILURE_RATE`` (0..1, default 0)
 - ``STRANGLER_BROKER_URL``: where ``outbox_relay`` publishes (default
   ``sqlite:///var/broker.sqlite3``, the embedded transport; ``amqp://...`` for RabbitMQ)
+- ``STRANGLER_PAYMENTS_OWNER``: ``monolith`` (default) or ``service`` (the extracted payments
+  service charges orders; the pay endpoint answers 409)
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ INSTALLED_APPS = [
     "legacy_monolith.payments",
     "legacy_monolith.shipping",
     "legacy_monolith.outbox",
+    "legacy_monolith.saga",
 ]
 
 MIDDLEWARE = [
@@ -149,6 +152,15 @@ PAYMENT_FAILURE_RATE = _float("PAYMENT_FAILURE_RATE", 0.0, 0.0, 1.0)
 STRANGLER_BROKER_URL = (
     os.environ.get("STRANGLER_BROKER_URL", "").strip() or "sqlite:///var/broker.sqlite3"
 )
+
+# Who charges orders: "monolith" (POST /api/orders/<id>/pay/, synchronous) or "service" (the
+# extracted payments service, from orders.order.placed events; the pay endpoint then answers
+# 409 and the saga_consumer applies the outcomes). Exactly one payment writer at a time.
+STRANGLER_PAYMENTS_OWNER = os.environ.get("STRANGLER_PAYMENTS_OWNER", "").strip() or "monolith"
+if STRANGLER_PAYMENTS_OWNER not in {"monolith", "service"}:
+    raise ValueError(
+        f"STRANGLER_PAYMENTS_OWNER: expected monolith or service, got {STRANGLER_PAYMENTS_OWNER!r}"
+    )
 
 # JSON lines on stderr, the same shape as the proxy's and the extracted services' logs;
 # one line per request (DJANGO_REQUEST_LOG=0 turns those off)

@@ -8,6 +8,9 @@ Declares the durable queue ``catalog.sync`` bound to ``catalog.#`` on the topic 
 BEFORE the first backfill: the queue must exist before the relay publishes, or the events in
 between have nowhere to go. Stops on SIGTERM/SIGINT after the message in hand; unacked
 messages are delivered again. Prints ``consuming <queue>`` once the queue is declared.
+
+``STRANGLER_WRITER_CATALOG_PRODUCT`` (or ``--writer``) must be the one the service runs with:
+when the service is the writer, the monolith's events only bring stock (see ``sync``).
 """
 
 from __future__ import annotations
@@ -19,16 +22,32 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from kombu.message import Message
 
 from extracted.catalog.app import settings_from_env
 from extracted.catalog.schema import ensure_schema
-from extracted.catalog.sync import PATTERNS, QUEUE, apply_catalog_event
+from extracted.catalog.sync import ORIGIN, PATTERNS, QUEUE, apply_catalog_event
+from extracted.catalog.writer import WRITER_ENV, WRITERS, writer_from_env
 from extracted.common import create_engine_from_url
 from extracted.common.broker import DEFAULT_BROKER_URL, EXCHANGE_NAME, connect, events_queue
 from extracted.common.events import EventConsumer
-from extracted.common.inbox import mark_consumer
+from extracted.common.inbox import Outcome, mark_consumer
 
-__all__ = ["main"]
+__all__ = ["CatalogConsumer", "main"]
+
+
+class CatalogConsumer(EventConsumer):
+    """Skips the service's own events (``"origin": "catalog"``): applied when written."""
+
+    def on_message(self, body: Any, message: Message) -> None:
+        if isinstance(body, dict) and body.get("origin") == ORIGIN:
+            self.counts[Outcome.IGNORED] += 1
+            message.ack()
+            return
+        super().on_message(body, message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,11 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=30.0,
         help="embedded broker: seconds before a dead consumer's message is delivered again",
     )
+    parser.add_argument(
+        "--writer",
+        choices=WRITERS,
+        default=None,
+        help=f"who writes products (default: {WRITER_ENV} or monolith)",
+    )
     parser.add_argument("--idle-exit", type=float, default=None, help="exit after N idle s")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(name)s: %(message)s")
     database_url = args.database_url or str(settings_from_env()["DATABASE_URL"])
     try:
+        writer = args.writer or writer_from_env()
         broker = connect(args.broker, visibility_timeout=args.visibility_timeout)
         engine = create_engine_from_url(database_url)
     except ValueError as err:
@@ -63,18 +89,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    consumer = EventConsumer(
+    consumer = CatalogConsumer(
         broker,
         events_queue(args.queue, PATTERNS, args.exchange),
         engine,
-        apply_catalog_event,
+        partial(apply_catalog_event, writer=writer),
         retries=args.retries,
         stop=stop,
     )
 
     def ready() -> None:
         mark_consumer(engine, args.queue)
-        print(f"consuming {args.queue} from {broker.as_uri()}", flush=True)
+        print(f"consuming {args.queue} from {broker.as_uri()} (writer: {writer})", flush=True)
 
     try:
         consumer.run(on_ready=ready, idle_exit=args.idle_exit)

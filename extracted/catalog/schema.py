@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -28,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from extracted.common.inbox import inbox_metadata
 
-__all__ = ["categories", "ensure_schema", "metadata", "products"]
+__all__ = ["categories", "ensure_schema", "metadata", "outbox", "products"]
 
 metadata = MetaData()
 
@@ -55,6 +56,25 @@ products = Table(
     Column("attributes", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
     Column("created_at", DateTime(), nullable=False, index=True),
     Column("updated_at", DateTime(), nullable=False),
+)
+
+# The service's own transactional outbox (written with a product change once the service is
+# the writer, see writes.py; published by ``python -m extracted.catalog.relay``). ``version``
+# counts the service's events per product: a stream of its own, apart from the monolith's
+# outbox versions (consumers keep one high-water mark per origin, see reference/data.md).
+outbox = Table(
+    "catalog_outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("aggregate_type", String(50), nullable=False),
+    Column("aggregate_id", String(64), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("payload", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+    Column("sent_at", DateTime(), nullable=True, index=True),
+    UniqueConstraint("aggregate_type", "aggregate_id", "version", name="catalog_outbox_version"),
 )
 
 # any constant shared by all processes creating this schema

@@ -9,6 +9,13 @@ Events carry a snapshot of the product, so applying one is an upsert guarded by 
 
 A product's category comes with it and is inserted when the service does not have it yet
 (categories have no events of their own; their edits reach the service by backfill).
+
+Once the service is the writer of products (``STRANGLER_WRITER_CATALOG_PRODUCT=catalog``), the
+monolith still writes their stock (orders reserve it): its events then update only ``stock``
+of a product the service holds, everything else there is the service's own, newer, data.
+Events the service published itself (``"origin": "catalog"`` in the message) are skipped by
+the consumer: they were applied when they were written.
+
 ``GET /sync/status`` shows what was processed, dead-lettered, and the lag.
 """
 
@@ -17,18 +24,20 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from extracted.catalog._convert import attributes, cents, utc_naive
 from extracted.catalog.api import ENGINE_KEY
 from extracted.catalog.schema import categories, products
+from extracted.catalog.writer import CATALOG, MONOLITH
 from extracted.common.events import Event, PoisonMessage
 from extracted.common.inbox import Outcome, set_versions, sync_status, versions_of
 from extracted.common.wire import json_response
 
 __all__ = [
+    "ORIGIN",
     "PATTERNS",
     "PRODUCT",
     "QUEUE",
@@ -41,6 +50,7 @@ PRODUCT = "catalog.product"
 QUEUE = "catalog.sync"
 PATTERNS = ["catalog.#"]
 DELETED = "catalog.product.deleted"
+ORIGIN = "catalog"  # the ``origin`` of the messages the service publishes (see relay.py)
 UPSERTS = {"catalog.product.created", "catalog.product.changed", "catalog.product.stock_changed"}
 
 
@@ -78,8 +88,9 @@ def _ensure_category(conn: Connection, payload: dict[str, Any]) -> None:
     conn.execute(stmt.on_conflict_do_nothing(index_elements=[categories.c.id]))
 
 
-def apply_catalog_event(conn: Connection, event: Event) -> Outcome:
-    """Apply one event inside the caller's transaction (see the module docstring)."""
+def apply_catalog_event(conn: Connection, event: Event, *, writer: str = MONOLITH) -> Outcome:
+    """Apply one event of the monolith inside the caller's transaction (see the module
+    docstring); ``writer`` is the configured writer of products."""
     if event.aggregate_type != PRODUCT or event.type not in UPSERTS | {DELETED}:
         return Outcome.IGNORED
     held = versions_of(conn, PRODUCT, [event.aggregate_id]).get(event.aggregate_id)
@@ -92,6 +103,14 @@ def apply_catalog_event(conn: Connection, event: Event) -> Outcome:
     row = product_from_payload(event.payload)
     if str(row["id"]) != event.aggregate_id:
         raise PoisonMessage(f"payload id {row['id']} is not aggregate id {event.aggregate_id}")
+    if writer == CATALOG:
+        held_row = conn.execute(select(products.c.id).where(products.c.id == row["id"])).first()
+        if held_row is not None:  # the monolith's part of a product the service writes
+            conn.execute(
+                products.update().where(products.c.id == row["id"]).values(stock=row["stock"])
+            )
+            set_versions(conn, PRODUCT, {event.aggregate_id: event.version})
+            return Outcome.APPLIED
     _ensure_category(conn, event.payload)
     stmt = _insert(conn)(products).values(row)
     conn.execute(

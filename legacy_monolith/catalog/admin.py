@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from legacy_monolith.catalog.models import Category, Product
+from legacy_monolith.catalog.writer import monolith_writes
 from legacy_monolith.outbox.events import EventType, product_deleted_event, product_event
 
 
@@ -23,6 +24,17 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["sku", "name"]
     list_select_related = ["category"]
     raw_id_fields = ["category"]
+
+    # Once the catalog service writes products (STRANGLER_WRITER_CATALOG_PRODUCT=catalog) the
+    # admin shows them read-only: no add, change or delete here (the service is the writer).
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return monolith_writes() and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        return monolith_writes() and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        return monolith_writes() and super().has_delete_permission(request, obj)
 
     # The admin wraps each save in a transaction: the outbox event commits with the change.
     def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
-from legacy_monolith.core.exceptions import InvalidTransition, PaymentFailed
+from legacy_monolith.core.exceptions import Conflict, InvalidTransition, PaymentFailed
 from legacy_monolith.orders.models import Order
 from legacy_monolith.orders.services import change_status, lock_order
 from legacy_monolith.outbox.events import EventType, order_event, payment_event
@@ -18,12 +19,26 @@ from legacy_monolith.payments.gateway import ChargeOutcome, SimulatedGateway
 from legacy_monolith.payments.models import Payment
 
 
+class PaymentsOwnedElsewhere(Conflict):
+    """409: the extracted payments service charges orders (``STRANGLER_PAYMENTS_OWNER``)."""
+
+    default_code = "payments_owned_elsewhere"
+
+
 def pay_order(order_id: int, user: Any, gateway: SimulatedGateway | None = None) -> Payment:
     """Charge a pending order. Success → order ``paid`` and a ``succeeded`` Payment.
 
     Failure → a ``failed`` Payment, the order stays ``pending``, and ``PaymentFailed`` (502).
     A non-pending order → ``InvalidTransition`` (409) before the provider is called.
+    ``STRANGLER_PAYMENTS_OWNER=service`` → ``PaymentsOwnedElsewhere`` (409): there is exactly
+    one payment writer, and then it is the payments service (see ``legacy_monolith/saga``).
     """
+    owner = settings.STRANGLER_PAYMENTS_OWNER
+    if owner != "monolith":
+        raise PaymentsOwnedElsewhere(
+            f"Payments are owned by the payments service (STRANGLER_PAYMENTS_OWNER={owner}): "
+            "it charges every order when it is placed; this endpoint takes no payments."
+        )
     gateway = gateway or SimulatedGateway.from_settings()
     order = Order.objects.get(pk=order_id, user=user)
     if not order.can_become(Order.Status.PAID):

@@ -86,7 +86,11 @@ class TableSwitcher:
         os.replace(tmp, self.config)
         self.active = want
         try:
-            resp = httpx.post(f"{self.admin}/reload", timeout=self.timeout)
+            # with the admin token the reload is immediate and a rejection is told at once;
+            # without it (403/401) the proxy's file watcher picks the table up below
+            token = os.environ.get("STRANGLER_ADMIN_TOKEN", "")
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            resp = httpx.post(f"{self.admin}/reload", timeout=self.timeout, headers=headers)
         except httpx.HTTPError as err:
             raise SwitchFailed(f"cannot reach {self.admin}/reload: {err}") from err
         if resp.status_code == 409:

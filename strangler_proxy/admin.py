@@ -4,11 +4,20 @@ GET  /healthz   {"status": "ok"}
 GET  /table     the active table: generation, source, sha256, loaded_at, routes, upstreams
 GET  /reload    the last reload attempt: ok, generation, sha256, problems, at
 POST /reload    reload the file now (same result shape); 409 with problems when rejected
+POST /cache/purge?route=NAME   drop the route's cached responses → {"route", "purged"}
+
+Every call that changes state (any method but GET/HEAD) needs ``Authorization: Bearer
+<token>``, the token being the value of the environment variable named by
+``admin.token_env`` (default ``STRANGLER_ADMIN_TOKEN``), read when the proxy starts. Without a
+configured token every change is refused (403); the file watcher still reloads the table. The
+registry's calls also accept the registry token (``admin.registry_token_env``), which service
+instances hold without holding the admin token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import sys
 import time
@@ -36,6 +45,42 @@ METRICS = web.AppKey("metrics", Registry)
 SERVICES = web.AppKey("services", ServiceRegistry)
 STORE = web.AppKey("store", ShadowStore)
 RELOADER = web.AppKey("reloader", Reloader)
+ADMIN_TOKEN = web.AppKey("admin_token", str)
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _bearer(header: str | None, token: str | None) -> bool:
+    if not token or header is None or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
+
+
+def _unauthorized() -> web.Response:
+    return web.json_response(
+        {"detail": "Authentication credentials were not provided or are wrong."},
+        status=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+@web.middleware
+async def _changes_need_token(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Reads are open (the admin API binds to localhost); every change needs the token."""
+    if request.method in _READS:
+        return await handler(request)  # type: ignore[no-any-return]
+    token = request.app.get(ADMIN_TOKEN)
+    header = request.headers.get("Authorization")
+    if _bearer(header, token):
+        return await handler(request)  # type: ignore[no-any-return]
+    if request.path.startswith("/registry/"):
+        return await handler(request)  # type: ignore[no-any-return]  # its own token check
+    if not token:
+        return web.json_response(
+            {"detail": "admin changes are closed: no admin token is configured "
+             "(set the variable named by admin.token_env, default STRANGLER_ADMIN_TOKEN)"},
+            status=403,
+        )  # fmt: skip
+    return _unauthorized()
 
 
 def route_dict(route: Route) -> dict[str, Any]:
@@ -54,6 +99,10 @@ def route_dict(route: Route) -> dict[str, Any]:
         "sticky": str(route.sticky),
         "fallback": route.fallback,
         "line": route.line,
+        "auth": route.auth.value if route.auth is not None else None,
+        "rate_limit": route.rate_limit.text if route.rate_limit is not None else None,
+        "cache": asdict(route.cache) if route.cache is not None else None,
+        "rewrite": route.rewrite is not None,
     }
 
 
@@ -66,7 +115,7 @@ def table_dict(table: RoutingTable) -> dict[str, Any]:
         "default": table.default,
         "listen": str(s.listen),
         "admin_listen": str(s.admin_listen),
-        "decision_headers": s.decision_headers,
+        "decision_headers": sorted(s.decision_headers),
         "trusted_proxies": [str(n) for n in s.trusted_proxies],
         "max_body_bytes": s.max_body_bytes,
         "upstreams": {
@@ -247,17 +296,30 @@ async def _shadow(request: web.Request) -> web.Response:
 
 def _refused(request: web.Request) -> web.Response | None:
     registry = request.app.get(SERVICES)
+    header = request.headers.get("Authorization")
+    if _bearer(header, request.app.get(ADMIN_TOKEN)):
+        return None
     if registry is None or not registry.token:
         return web.json_response(
             {"detail": "the registry is closed: no token is configured"}, status=403
         )
-    if not registry.authorized(request.headers.get("Authorization")):
-        return web.json_response(
-            {"detail": "Authentication credentials were not provided or are wrong."},
-            status=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if not registry.authorized(header):
+        return _unauthorized()
     return None
+
+
+async def _purge(request: web.Request) -> web.Response:
+    name = request.query.get("route", "")
+    active = request.app[HOLDER].active
+    if name not in {r.name for r in active.table.routes if r.cache is not None}:
+        cached = sorted(r.name for r in active.table.routes if r.cache is not None)
+        return web.json_response(
+            {"detail": f"no cached route {name!r} (cached routes: {', '.join(cached) or 'none'})"},
+            status=404,
+        )
+    store = request.app[HOLDER].gateway.cache
+    purged = await store.purge(name) if store is not None else 0
+    return web.json_response({"route": name, "purged": purged})
 
 
 async def _registration(request: web.Request) -> tuple[str, str, float] | web.Response:
@@ -319,9 +381,12 @@ def create_admin_app(
     services: ServiceRegistry | None = None,
     store: ShadowStore | None = None,
     inventory: Inventory | None = None,
+    admin_token: str | None = None,
 ) -> web.Application:
     """``listening``: the addresses actually bound (flags may override the table's)."""
-    app = web.Application()
+    app = web.Application(middlewares=[_changes_need_token])
+    if admin_token:
+        app[ADMIN_TOKEN] = admin_token
     app[HOLDER] = holder
     app[LISTENING] = listening
     app[METRICS] = metrics or Registry()
@@ -346,4 +411,5 @@ def create_admin_app(
     app.router.add_post("/registry/{upstream}", _register)
     app.router.add_delete("/registry/{upstream}", _deregister)
     app.router.add_get("/registry", _registered)
+    app.router.add_post("/cache/purge", _purge)
     return app

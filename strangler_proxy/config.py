@@ -31,7 +31,6 @@ from urllib.parse import urlsplit
 from ._yaml import (
     TOKEN,
     Document,
-    Reader,
     YamlSyntaxError,
     check_path_template,
     check_prefix,
@@ -45,7 +44,10 @@ from ._yaml import (
     url_problem,
 )
 from .errors import ConfigError, Problem
+from .gateway._config import GATEWAY_ROUTE_KEYS, GatewayReader
+from .gateway.spec import Auth, LimitKey
 from .model import (
+    DECISION_HEADERS,
     SAFE_METHODS,
     Balance,
     BreakerSettings,
@@ -71,7 +73,16 @@ __all__ = ["check_path_template", "load_table", "parse_listen", "parse_table"]
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 MODES = ("legacy", "shadow", "canary", "extracted")
-TOP_KEYS = ("version", "listen", "admin", "proxy", "upstreams", "default", "routes")
+TOP_KEYS = (
+    "version",
+    "listen",
+    "admin",
+    "proxy",
+    "identity",
+    "upstreams",
+    "default",
+    "routes",
+)
 UPSTREAM_KEYS = (
     "instances",
     "health",
@@ -114,6 +125,7 @@ ROUTE_KEYS = (
     "timeouts",
     "max_body_bytes",
     "max_concurrent",
+    *GATEWAY_ROUTE_KEYS,
 )
 TIMEOUT_KEYS = ("connect", "response", "idle", "total")
 SHADOW_KEYS = (
@@ -173,10 +185,11 @@ def _is_str(value: object) -> TypeGuard[str]:
     return isinstance(value, str)
 
 
-class _Checker(Reader):
+class _Checker(GatewayReader):
     def __init__(self, source: str, doc: Document) -> None:
         super().__init__(source, doc)
         self.upstream_names: list[str] = []
+        self.route_index: dict[str, int] = {}
 
     def table(self, sha256: str) -> RoutingTable | None:
         root = self.doc.value
@@ -200,10 +213,41 @@ class _Checker(Reader):
         default = None
         if self.required(top, "default", "", "the upstream that serves unmatched requests"):
             default = self.reference(top["default"], "default")
+        identity = None
+        if "identity" in top and default is not None:
+            identity = self.identity(_absent_is_empty(top, "identity"), default)
         routes = self.routes(top.get("routes"), default)
+        self.gateway_needs(routes, settings, identity is not None or "identity" in top)
         if self.problems or default is None:
             return None
-        return RoutingTable(1, upstreams, default, routes, settings, self.source, sha256)
+        return RoutingTable(1, upstreams, default, routes, settings, self.source, sha256, identity)
+
+    def gateway_needs(
+        self, routes: tuple[Route, ...], settings: ProxySettings, identity: bool
+    ) -> None:
+        """What routes ask of the table: identity for auth and per-user limits, Redis."""
+        for i, route in enumerate(routes):
+            path = child("routes", self.route_index.get(route.name, i))
+            if route.auth in (Auth.REQUIRED, Auth.OPTIONAL) and not identity:
+                self.problem(
+                    child(path, "auth"),
+                    f"auth: {route.auth.value} needs the table's identity: block "
+                    "(where callers are resolved)",
+                )
+            limit = route.rate_limit
+            if limit is not None and limit.key is LimitKey.USER and not identity:
+                self.problem(
+                    child(child(path, "rate_limit"), "key"),
+                    "key: user needs the table's identity: block (use token or ip)",
+                )
+            if route.cache is not None and route.cache.personalised and not identity:
+                self.problem(
+                    child(child(path, "cache"), "personalised"),
+                    "personalised: true needs the table's identity: block (the key names the "
+                    "caller)",
+                )
+        if settings.cache.store == "redis" and settings.redis_url is None:
+            self.problem("proxy.cache.store", "store: redis needs proxy.redis_url")
 
     def reference(self, value: object, path: str) -> str | None:
         name = self.string(value, path, "an upstream name")
@@ -229,7 +273,9 @@ class _Checker(Reader):
         if "listen" in top:
             listen = self.listen(top["listen"], "listen")
         admin = self.mapping(
-            _absent_is_empty(top, "admin"), "admin", ("listen", "registry_token_env")
+            _absent_is_empty(top, "admin"),
+            "admin",
+            ("listen", "token_env", "registry_token_env"),
         )
         if admin and "listen" in admin:
             admin_listen = self.listen(admin["listen"], "admin.listen")
@@ -244,17 +290,32 @@ class _Checker(Reader):
                     f"must be an environment variable name such as STRANGLER_REGISTRY_TOKEN, "
                     f"got {show(given)}",
                 )
+        admin_token_env = base.admin_token_env
+        if admin and "token_env" in admin:
+            admin_token_env = self.env_name(admin["token_env"], "admin.token_env") or ""
         proxy_keys = (
             "decision_headers",
             "trusted_proxies",
             "max_body_bytes",
             "shadow_store",
             "max_header_bytes",
+            "redis_url",
+            "cache",
         )
         proxy = self.mapping(_absent_is_empty(top, "proxy"), "proxy", proxy_keys) or {}
-        flag = proxy.get("decision_headers", base.decision_headers)
-        if not isinstance(flag, bool):
-            self.problem("proxy.decision_headers", f"must be true or false, got {show(flag)}")
+        decisions = self.decision_headers(proxy.get("decision_headers", True))
+        redis_url = proxy.get("redis_url")
+        if redis_url is not None and not (
+            _is_str(redis_url) and redis_url.startswith(("redis://", "rediss://", "unix://"))
+        ):
+            self.problem(
+                "proxy.redis_url",
+                f"must be a redis://host:port/db URL, got {show(redis_url)}",
+            )
+            redis_url = None
+        cache = base.cache
+        if "cache" in proxy:
+            cache = self.cache_settings(_absent_is_empty(proxy, "cache"), "proxy.cache") or cache
         networks = self.networks(proxy.get("trusted_proxies", []))
         size = proxy.get("max_body_bytes")
         if size is not None:
@@ -282,13 +343,33 @@ class _Checker(Reader):
         return ProxySettings(
             public,
             private,
-            flag is not False,
+            decisions,
             networks,
             size,
             store if _is_str(store) else None,
             token_env,
             header_limit,
+            admin_token_env,
+            redis_url if _is_str(redis_url) else None,
+            cache,
         )
+
+    def decision_headers(self, value: object) -> frozenset[str]:
+        """``true`` (all), ``false`` (none) or a list of route, upstream, fallback, error."""
+        if isinstance(value, bool):
+            return DECISION_HEADERS if value else frozenset()
+        path = "proxy.decision_headers"
+        if not isinstance(value, list):
+            self.problem(path, f"must be true, false or a list such as [route], got {show(value)}")
+            return DECISION_HEADERS
+        names = set()
+        for i, item in enumerate(value):
+            if item in DECISION_HEADERS:
+                names.add(str(item))
+            else:
+                known = ", ".join(sorted(DECISION_HEADERS))
+                self.problem(child(path, i), f"must be one of {known}, got {show(item)}")
+        return frozenset(names)
 
     def networks(self, value: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         if not isinstance(value, list):
@@ -423,6 +504,7 @@ class _Checker(Reader):
             return ()
         routes: list[Route] = []
         names: dict[str, int] = {}
+        self.route_index = {}
         matches: dict[object, Route] = {}
         for i, item in enumerate(value):
             path = child("routes", i)
@@ -439,6 +521,7 @@ class _Checker(Reader):
                 names.setdefault(name, self.doc.line(path))
             if route is None:
                 continue
+            self.route_index[route.name] = i
             spec = route.match
             key = (spec.path, spec.prefix, spec.methods, frozenset(spec.headers))
             if key in matches:
@@ -506,12 +589,34 @@ class _Checker(Reader):
         for key in ("max_body_bytes", "max_concurrent"):
             if key in spec:
                 limits[key] = self.integer(spec[key], child(path, key), 1, None)
+        auth = self.auth(spec["auth"], child(path, "auth")) if "auth" in spec else None
+        rate_limit = cache = rewrite = None
+        if "rate_limit" in spec:
+            rate_limit = self.rate_limit(spec["rate_limit"], child(path, "rate_limit"))
+        if "cache" in spec:
+            cache = self.route_cache(spec["cache"], child(path, "cache"))
+        if "rewrite" in spec and match is not None:
+            rewrite = self.rewrite(spec["rewrite"], child(path, "rewrite"), match.path)
         if len(self.problems) > before or name is None or match is None or timeouts is None:
             return None
         to = to if needs_to else None
         line = self.doc.line(path)
         return Route(
-            name, match, mode, to, weight, sticky, fallback, line, shadow, timeouts, **limits
+            name,
+            match,
+            mode,
+            to,
+            weight,
+            sticky,
+            fallback,
+            line,
+            shadow,
+            timeouts,
+            **limits,
+            auth=auth,
+            rate_limit=rate_limit,
+            cache=cache,
+            rewrite=rewrite,
         )
 
     def shadow(self, value: object, path: str, *, reverse: bool) -> ShadowSpec | None:

@@ -19,9 +19,11 @@ import enum
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, IPv6Network
 
+from .gateway.spec import Auth, CacheSettings, CacheSpec, IdentitySettings, RateLimit, RewriteSpec
 from .shadow.compare import CompareRules
 
 __all__ = [
+    "DECISION_HEADERS",
     "SAFE_METHODS",
     "Balance",
     "BreakerSettings",
@@ -157,6 +159,7 @@ class MatchSpec:
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DECISION_HEADERS = frozenset({"route", "upstream", "fallback", "error", "cache"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,11 @@ class Route:
     timeouts: tuple[tuple[str, float | None], ...] = ()
     max_body_bytes: int | None = None  # larger request bodies get 413
     max_concurrent: int | None = None  # requests of this route in flight beyond this get 503
+    # the gateway's duties (None: not given; auth then follows the table, see ``auth_for``)
+    auth: Auth | None = None
+    rate_limit: RateLimit | None = None
+    cache: CacheSpec | None = None
+    rewrite: RewriteSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +218,9 @@ class Listen:
 class ProxySettings:
     listen: Listen = field(default_factory=lambda: Listen("127.0.0.1", 8080))
     admin_listen: Listen = field(default_factory=lambda: Listen("127.0.0.1", 8081))
-    decision_headers: bool = True  # X-Strangler-Route / X-Strangler-Upstream on responses
+    # which X-Strangler-* decision headers responses carry: route, upstream, fallback, error,
+    # cache
+    decision_headers: frozenset[str] = DECISION_HEADERS
     # client addresses whose X-Forwarded-For/Proto/Host are kept (extended) instead of replaced
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     # request bodies larger than this are refused with 413 (None: no limit of the proxy's own)
@@ -221,6 +231,11 @@ class ProxySettings:
     registry_token_env: str = "STRANGLER_REGISTRY_TOKEN"
     # a request line or header line longer than this gets 431
     max_header_bytes: int = 8190
+    # the environment variable holding the admin API's bearer token (no token: changes refused)
+    admin_token_env: str = "STRANGLER_ADMIN_TOKEN"
+    # Redis shared by proxy replicas: rate limits (and the response cache with cache.store: redis)
+    redis_url: str | None = None
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +247,18 @@ class RoutingTable:
     settings: ProxySettings = field(default_factory=ProxySettings)
     source: str = "<memory>"  # file the table was read from
     sha256: str = ""  # hex digest of the source bytes
+    identity: IdentitySettings | None = None  # who the caller is (None: never resolved)
 
     def upstream(self, name: str) -> Upstream:
         return self.upstreams[name]
+
+    def auth_for(self, route: Route | None) -> Auth:
+        """A route's ``auth``; not given: ``optional`` where a service may answer or get a copy
+        (shadow, canary, extracted) when the table has ``identity:``, else ``none``."""
+        if route is None:
+            return Auth.NONE
+        if route.auth is not None:
+            return route.auth
+        if self.identity is None or route.mode is Mode.LEGACY:
+            return Auth.NONE
+        return Auth.OPTIONAL

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import TypeAlias
@@ -45,6 +46,12 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .events import EventBus, RequestCompleted
+from .gateway import edge
+from .gateway.assertion import ASSERTION_HEADER
+from .gateway.cachecontrol import CACHEABLE_STATUS
+from .gateway.identity import ANONYMOUS, Caller, IdentityUnavailable, Refused, credentials_key
+from .gateway.runtime import Gateway, TableGateway, limit_key
+from .gateway.spec import Auth
 from .hardening import normalize_path, request_problem
 from .mirror import Mirror, ShadowJob
 from .model import SAFE_METHODS, Mode, ProxySettings, Route, RoutingTable, ShadowSpec, StickyKind
@@ -77,13 +84,24 @@ _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-hos
 # never taken from clients: Expect is answered here; the shadow marks and the identity
 # assertion are the proxy's own (a client must not be able to forge them)
 _INTERNAL = frozenset(
-    {"expect", "x-strangler-shadow", "x-strangler-dry-run", "x-strangler-identity"}
+    {
+        "expect",
+        "x-strangler-shadow",
+        "x-strangler-dry-run",
+        "x-strangler-identity",
+        "x-strangler-route",
+        "x-strangler-upstream",
+        "x-strangler-fallback",
+        "x-strangler-error",
+        "x-strangler-cache",
+    }
 )
 SMALL_BODY = 64 * 1024  # known-length responses up to this size go out in one write
 ROUTE_HEADER = "X-Strangler-Route"
 UPSTREAM_HEADER = "X-Strangler-Upstream"
 FALLBACK_HEADER = "X-Strangler-Fallback"
 ERROR_HEADER = "X-Strangler-Error"
+CACHE_HEADER = "X-Strangler-Cache"
 DEFAULT_ROUTE_NAME = "(default)"
 
 
@@ -109,10 +127,13 @@ def create_session() -> aiohttp.ClientSession:
 class ActiveTable:
     """A validated table compiled for serving: router, upstream runtimes, generation."""
 
-    def __init__(self, table: RoutingTable, generation: int, runtimes: Runtimes) -> None:
+    def __init__(
+        self, table: RoutingTable, generation: int, runtimes: Runtimes, gateway: Gateway
+    ) -> None:
         self.table = table
         self.generation = generation
         self.router = Router(table)
+        self.gateway: TableGateway = gateway.configure(table)  # first: it may refuse the table
         self.balancers = runtimes.configure(table)
         self.default = self.balancers[table.default]
         self.loaded_at = time.time()
@@ -124,13 +145,21 @@ class TableHolder:
     Upstream runtimes (pools, breakers, registered instances) and the routes' requests in
     flight live here, across reloads."""
 
-    def __init__(self, table: RoutingTable, runtimes: Runtimes | None = None) -> None:
+    def __init__(
+        self,
+        table: RoutingTable,
+        runtimes: Runtimes | None = None,
+        gateway: Gateway | None = None,
+    ) -> None:
         self.runtimes = runtimes or Runtimes()
+        self.gateway = gateway or Gateway()
         self.route_inflight: dict[str, int] = {}
-        self.active = ActiveTable(table, 1, self.runtimes)
+        self.active = ActiveTable(table, 1, self.runtimes, self.gateway)
 
     def swap(self, table: RoutingTable) -> ActiveTable:
-        self.active = ActiveTable(table, self.active.generation + 1, self.runtimes)
+        """Serve ``table`` from now on; :class:`ConfigError` (nothing changed) when the
+        environment cannot serve it (e.g. the identity signing key is missing)."""
+        self.active = ActiveTable(table, self.active.generation + 1, self.runtimes, self.gateway)
         return self.active
 
 
@@ -272,6 +301,7 @@ class Proxy:
         x: _Exchange,
     ) -> aiohttp.ClientResponse:
         """Send the request to an instance of the upstream; ``x.inst`` is the one that answered.
+        The path (and headers) are the service's own when the route rewrites them.
 
         The one boundary where aiohttp's client errors become :class:`UpstreamError`. A failed
         attempt is retried once on another instance when that is safe: the connection was
@@ -287,6 +317,7 @@ class Proxy:
         runtime.earn_retry()
         timeouts, client_timeout = runtime.timeouts_for(x.route.timeouts if x.route else ())
         replayable = data is None and request.method in IDEMPOTENT
+        path, headers = self._layout(x, runtime, headers)
         failed: Instance | None = None
         for attempt in (0, 1):
             inst = failed = runtime.pick(failed)
@@ -297,7 +328,7 @@ class Proxy:
                 async with asyncio.timeout(timeouts.response) as until_headers:
                     resp = await self.session.request(
                         request.method,
-                        URL(inst.url + x.path, encoded=True),
+                        URL(inst.url + path, encoded=True),
                         headers=headers,
                         data=data,
                         allow_redirects=False,
@@ -368,6 +399,11 @@ class Proxy:
         x.path = target
         if match.append_slash and decision.target is not active.default:
             return await self._finish(request, x, self._append_slash(request, x))
+        if route is not None and route.name in active.gateway.duties:
+            # 2b. the gateway: who is calling, limits, cache, rewrites; may answer itself
+            early = await self._gateway(request, x, route, headers, match.params)
+            if early is not None:
+                return early
         if route is None or route.max_concurrent is None:
             return await self._forward(request, x, decision, headers)
         # the route's own bulkhead: a slow endpoint cannot take every worker of its upstream
@@ -429,21 +465,29 @@ class Proxy:
         # 4. respond
         x.upstream_latency = time.perf_counter() - x.t0
         x.status = upstream_resp.status
-        response = self._relay_head(upstream_resp, x)
+        response = self._relay_head(request, upstream_resp, x)
+        keep = x.cache_capture(upstream_resp.status)
         try:
-            await response.prepare(request)
             if isinstance(response, _OneWriteResponse):
                 body = await upstream_resp.read()
+                if x.links and route is not None and route.rewrite is not None:
+                    body = edge.public_links(body, response, x.target, request, route.rewrite.path)
+                await response.prepare(request)
                 await response.write_eof(body)
                 x.sent = len(body)
                 if copy is not None:
                     copy.capture(body)
+                if keep is not None:
+                    keep.capture(body)
             else:
+                await response.prepare(request)
                 async for chunk in upstream_resp.content.iter_any():
                     await response.write(chunk)
                     x.sent += len(chunk)
                     if copy is not None:
                         copy.capture(chunk)
+                    if keep is not None:
+                        keep.capture(chunk)
                 await response.write_eof()
         except (TimeoutError, aiohttp.ClientError) as err:
             # the upstream broke off or stalled mid-body: the client must not mistake the
@@ -465,8 +509,149 @@ class Proxy:
             x.release()
         if copy is not None and x.error is None and x.fallback is None:
             self._offer_copy(copy, request, headers, x, upstream_resp)
+        gw = active.gateway
+        if gw.logout and method == "POST" and 200 <= x.status < 300:
+            self._logged_out(request, x)
+        if keep is not None and x.error is None and not keep.overflow:
+            await self._keep(request, x, response, keep)
         self._emit(request, x)
         return response
+
+    # -- the gateway (planned per route at load; each step may answer the client itself) ------
+    async def _gateway(
+        self,
+        request: web.BaseRequest,
+        x: _Exchange,
+        route: Route,
+        headers: CIMultiDict[str],
+        params: Mapping[str, str],
+    ) -> web.StreamResponse | None:
+        active = x.active
+        gw, table = active.gateway, active.table
+        auth = gw.auth[route.name]
+        caller: Caller | None = None
+        identity = table.identity
+        if auth is not Auth.NONE and identity is not None:
+            try:
+                base = active.balancers[identity.upstream].pick().url
+                answer = await self.holder.gateway.introspector.resolve(
+                    self.session,
+                    base,
+                    identity,
+                    request.method,
+                    request.headers,
+                    request.cookies,
+                    headers,
+                )
+            except IdentityUnavailable as err:
+                log.warning("request %s: %s", x.request_id, err)
+                if auth is Auth.REQUIRED:
+                    return await self._error(request, x, 503, "identity_unavailable")
+                answer = ANONYMOUS
+            if isinstance(answer, Refused):  # the monolith's own 403 (CSRF), as it sent it
+                x.error = "identity_refused"
+                reply = edge.refusal(answer)
+                self._decision_headers(reply.headers, x)
+                if "error" in table.settings.decision_headers:
+                    reply.headers[ERROR_HEADER] = x.error
+                return await self._finish(request, x, reply)
+            caller = answer
+            if auth is Auth.REQUIRED and not caller.active:
+                detail = (
+                    "Invalid token."
+                    if caller.credentials and request.headers.get("Authorization")
+                    else "Authentication credentials were not provided."
+                )
+                return await self._error(
+                    request, x, 401, "not_authenticated", detail, {"WWW-Authenticate": "Token"}
+                )
+            if caller.active:
+                audience = route.to or table.default
+                headers[ASSERTION_HEADER] = gw.sign(
+                    caller, x.request_id, audience, identity.assertion_ttl
+                )
+        limit = route.rate_limit
+        if limit is not None:
+            key = limit_key(limit.key, caller, request.headers.get("Authorization"), x.client)
+            verdict = await gw.limiter.allow(route.name, key, limit.rate, limit.burst)
+            self.holder.gateway.count_limit(route.name, verdict.allowed)
+            if not verdict.allowed:
+                wait = max(1, math.ceil(verdict.retry_after))
+                detail = (
+                    f"Request was throttled. Expected available in {wait} "
+                    f"second{'' if wait == 1 else 's'}."
+                )
+                return await self._error(
+                    request, x, 429, "rate_limited", detail, {"Retry-After": str(wait)}
+                )
+        x.params = params
+        spec = route.cache
+        if spec is not None and gw.cache is not None and request.method in ("GET", "HEAD"):
+            x.cache_identity = (caller or ANONYMOUS).key if spec.personalised else None
+            hit = await gw.cache.lookup(
+                route.name,
+                request.method,
+                x.path,
+                request.headers.items(),
+                identity=x.cache_identity,
+            )
+            x.cache = "MISS" if hit is None else "HIT"
+            if hit is not None:
+                x.status = hit.status
+                reply = edge.cached(hit, request, self._decided(x), gw.cache.clock())
+                return await self._finish(request, x, reply)
+        return None
+
+    def _layout(
+        self, x: _Exchange, runtime: UpstreamRuntime, headers: CIMultiDict[str]
+    ) -> tuple[str, CIMultiDict[str]]:
+        """The path and headers for ``runtime``: the route's rewrites when it is the service."""
+        route = x.route
+        rewrite = route.rewrite if route is not None else None
+        if rewrite is None or runtime is x.active.default:
+            return x.path, headers
+        path = x.path
+        if rewrite.path is not None:
+            path = edge.rewrite_target(rewrite.path, path, x.params)
+        if rewrite.request_headers:
+            headers = headers.copy()
+            edge.rewrite_request_headers(headers, rewrite.request_headers)
+        return path, headers
+
+    def _logged_out(self, request: web.BaseRequest, x: _Exchange) -> None:
+        """A successful logout: the proxy forgets who those credentials named."""
+        identity = x.active.table.identity
+        if identity is None or x.path.partition("?")[0] not in x.active.gateway.logout:
+            return
+        key = credentials_key(
+            request.headers.get("Authorization"), request.cookies.get(identity.session_cookie)
+        )
+        if key is not None and self.holder.gateway.introspector.forget(key):
+            log.info("request %s: logout; cached identity dropped", x.request_id)
+
+    async def _keep(
+        self, request: web.BaseRequest, x: _Exchange, response: web.StreamResponse, keep: _Capture
+    ) -> None:
+        """Offer the relayed answer to the route's cache (as the client got it)."""
+        route, store = x.route, x.active.gateway.cache
+        if route is None or route.cache is None or store is None:
+            return
+        stored = [(k, v) for k, v in response.headers.items() if not edge.is_decision(k)]
+        try:
+            await store.store(
+                route.name,
+                request.method,
+                x.path,
+                request.headers.items(),
+                x.status,
+                stored,
+                b"".join(keep.response_chunks),
+                identity=x.cache_identity,
+                default_ttl=route.cache.default_ttl,
+                ttl_cap=route.cache.ttl,
+            )
+        except Exception:  # a cache must never fail a request
+            log.exception("request %s: storing in the cache failed", x.request_id)
 
     # -- shadow copies (side path: planned here, run by the Mirror, never raising) ------------
     def _plan_copy(
@@ -484,7 +669,9 @@ class Proxy:
             other = active.balancers[route.to] if route.mode is Mode.SHADOW else active.default
             if other is active.default and request.method not in SAFE_METHODS:
                 return None  # writes are never copied to the monolith
-            return _Copy(route, spec, other.pick().url, spec.max_body_bytes)
+            copy = _Copy(route, spec, other.pick().url, spec.max_body_bytes)
+            copy.runtime = other
+            return copy
         except Exception:
             log.exception("planning a shadow copy failed")
             return None
@@ -515,12 +702,15 @@ class Proxy:
                 body=b"".join(copy.response_chunks),
                 latency=x.upstream_latency or 0.0,
             )
+            target, headers = x.path, headers
+            if copy.runtime is not None:  # the service's own layout when the route rewrites
+                target, headers = self._layout(x, copy.runtime, headers)
             mirror.offer(
                 ShadowJob(
                     route=copy.route,
                     spec=copy.spec,
                     method=request.method,
-                    target=x.path,
+                    target=target,
                     headers=headers,
                     body=copy.request_body,
                     primary=primary,
@@ -536,13 +726,24 @@ class Proxy:
     # -- responses the proxy writes itself ---------------------------------------------------
     @staticmethod
     def _decision_headers(headers: CIMultiDict[str], x: _Exchange) -> None:
-        if x.active.table.settings.decision_headers:
+        wanted = x.active.table.settings.decision_headers
+        if "route" in wanted:
             headers[ROUTE_HEADER] = x.route.name if x.route else DEFAULT_ROUTE_NAME
+        if "upstream" in wanted:
             headers[UPSTREAM_HEADER] = x.target.upstream.name
-        if x.fallback is not None:
+        if x.fallback is not None and "fallback" in wanted:
             headers[FALLBACK_HEADER] = x.fallback
+        if x.cache is not None and "cache" in wanted:
+            headers[CACHE_HEADER] = x.cache
 
-    def _relay_head(self, upstream_resp: aiohttp.ClientResponse, x: _Exchange) -> _RelayResponse:
+    def _decided(self, x: _Exchange) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
+        self._decision_headers(headers, x)
+        return headers
+
+    def _relay_head(
+        self, request: web.BaseRequest, upstream_resp: aiohttp.ClientResponse, x: _Exchange
+    ) -> _RelayResponse:
         headers: CIMultiDict[str] = CIMultiDict()
         drop = HOP_BY_HOP
         conn = upstream_resp.headers.get("Connection")
@@ -552,9 +753,17 @@ class Proxy:
             name = k.decode("latin-1")
             if name.lower() not in drop:
                 headers.add(name, v.decode("latin-1"))
-        self._decision_headers(headers, x)
         length = upstream_resp.content_length
-        cls = _OneWriteResponse if length is not None and length <= SMALL_BODY else _RelayResponse
+        small = length is not None and length <= SMALL_BODY
+        route = x.route
+        rewrite = route.rewrite if route is not None else None
+        if rewrite is not None and x.target is not x.active.default:
+            edge.rewrite_response(headers, rewrite, x.target, request)
+            # pagination links are rewritten in bodies of a known, bounded length
+            x.links = rewrite.public_links and request.method != "HEAD" and edge.has_links(headers)
+            small = small or x.links
+        self._decision_headers(headers, x)
+        cls = _OneWriteResponse if small else _RelayResponse
         return cls(status=upstream_resp.status, reason=upstream_resp.reason, headers=headers)
 
     def _append_slash(self, request: web.BaseRequest, x: _Exchange) -> web.Response:
@@ -566,13 +775,22 @@ class Proxy:
         return resp
 
     async def _error(
-        self, request: web.BaseRequest, x: _Exchange, status: int, reason: str
+        self,
+        request: web.BaseRequest,
+        x: _Exchange,
+        status: int,
+        reason: str,
+        detail: str | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> web.StreamResponse:
         """The proxy answers itself, in the monolith's (DRF's) error format, with a reason."""
         resp = web.json_response(
-            {"detail": _ERROR_DETAIL.get(status, "Proxy error.")}, status=status
+            {"detail": detail or _ERROR_DETAIL.get(status, "Proxy error.")},
+            status=status,
+            headers=extra,
         )
-        resp.headers[ERROR_HEADER] = reason
+        if "error" in x.active.table.settings.decision_headers:
+            resp.headers[ERROR_HEADER] = reason
         self._decision_headers(resp.headers, x)
         if status in (400, 413):
             resp.force_close()  # an unread body must not be taken for the next request
@@ -580,7 +798,7 @@ class Proxy:
         return await self._finish(request, x, resp)
 
     async def _finish(
-        self, request: web.BaseRequest, x: _Exchange, resp: web.Response
+        self, request: web.BaseRequest, x: _Exchange, resp: web.StreamResponse
     ) -> web.StreamResponse:
         x.status = resp.status
         await resp.prepare(request)
@@ -663,11 +881,15 @@ class _Exchange:
 
     __slots__ = (
         "active",
+        "cache",
+        "cache_identity",
         "client",
         "error",
         "fallback",
         "inst",
         "instance_url",
+        "links",
+        "params",
         "path",
         "request_id",
         "retries",
@@ -711,6 +933,19 @@ class _Exchange:
         self.upstream_latency: float | None = None
         self.fallback: str | None = None
         self.error: str | None = None
+        self.params: Mapping[str, str] = _NO_PARAMS  # the match's, for path templates
+        self.cache: str | None = None  # "HIT" / "MISS" on cached routes
+        self.cache_identity: str | None = None  # the cache key's caller (personalised)
+        self.links = False  # the body's pagination links are made public
+
+    def cache_capture(self, status: int) -> _Capture | None:
+        """A buffer for the route's cache when this answer may be kept."""
+        route, store = self.route, self.active.gateway.cache
+        if self.cache != "MISS" or route is None or store is None:
+            return None
+        if status not in CACHEABLE_STATUS:
+            return None
+        return _Capture(self.active.table.settings.cache.max_entry_bytes)
 
     def release(self) -> None:
         """The response is relayed: the instance has one request less in flight."""
@@ -720,30 +955,19 @@ class _Exchange:
             self.runtime = None
 
 
+_NO_PARAMS: Mapping[str, str] = {}
+
 # what the client gives the upstream as the request body
 _Body: TypeAlias = bytes | AsyncIterator[bytes] | StreamReader | _LimitedBody | None
 
 
-class _Copy:
-    """A planned shadow copy: the request body and the primary's answer, within a size cap."""
+class _Capture:
+    """The relayed response body, kept while it stays within ``limit`` bytes."""
 
-    __slots__ = (
-        "limit",
-        "overflow",
-        "request_body",
-        "response_chunks",
-        "route",
-        "shadow_base",
-        "size",
-        "spec",
-    )
+    __slots__ = ("limit", "overflow", "response_chunks", "size")
 
-    def __init__(self, route: Route, spec: ShadowSpec, shadow_base: str, limit: int) -> None:
-        self.route = route
-        self.spec = spec
-        self.shadow_base = shadow_base
+    def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.request_body: bytes | None = None
         self.response_chunks: list[bytes] = []
         self.size = 0
         self.overflow = False
@@ -757,6 +981,20 @@ class _Copy:
             self.response_chunks.clear()
         else:
             self.response_chunks.append(chunk)
+
+
+class _Copy(_Capture):
+    """A planned shadow copy: the request body and the primary's answer, within a size cap."""
+
+    __slots__ = ("request_body", "route", "runtime", "shadow_base", "spec")
+
+    def __init__(self, route: Route, spec: ShadowSpec, shadow_base: str, limit: int) -> None:
+        super().__init__(limit)
+        self.runtime: UpstreamRuntime | None = None  # where the copy goes
+        self.route = route
+        self.spec = spec
+        self.shadow_base = shadow_base
+        self.request_body: bytes | None = None
 
 
 async def _tee_body(request: web.BaseRequest, limit: int) -> tuple[_Body, bytes | None]:

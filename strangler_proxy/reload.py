@@ -67,6 +67,14 @@ class Reloader:
             self._seen = _signature(self.path)
             try:
                 table: RoutingTable = await asyncio.to_thread(load_table, self.path)
+                if table.sha256 != self.holder.active.table.sha256:
+                    active = self.holder.swap(table)  # may refuse it too (environment)
+                    log.info(
+                        "routing table generation %d loaded (%d routes, sha256 %s)",
+                        active.generation,
+                        len(table.routes),
+                        table.sha256[:12],
+                    )
             except ConfigError as err:
                 problems = tuple(str(p) for p in err.problems)
                 log.error(
@@ -83,14 +91,6 @@ class Reloader:
                     time.time(),
                 )
             else:
-                if table.sha256 != self.holder.active.table.sha256:
-                    active = self.holder.swap(table)
-                    log.info(
-                        "routing table generation %d loaded (%d routes, sha256 %s)",
-                        active.generation,
-                        len(table.routes),
-                        table.sha256[:12],
-                    )
                 active = self.holder.active
                 result = ReloadFinished(
                     str(self.path), True, active.generation, table.sha256, (), time.time()

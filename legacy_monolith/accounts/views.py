@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import logout
 from rest_framework import exceptions, generics, permissions, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -39,12 +40,13 @@ class LoginView(ObtainAuthToken):
 
 
 class LogoutView(APIView):
-    """Deletes the caller's token (and ends a session, if any) → 204."""
+    """Deletes the caller's token and ends its session, if any → 204."""
 
     permission_classes = [permissions.IsAuthenticated]
 
     def post(self, request: Request) -> Response:
         Token.objects.filter(user=request.user).delete()
+        logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -69,11 +71,15 @@ class IntrospectView(APIView):
                                                  "username": "ada", "is_staff": false}
         (none, unknown token, inactive)  → 200 {"active": false}
 
+    ``POST`` answers the same after DRF's CSRF check of a session-authenticated request (the
+    proxy asks so for a browser's writes to extracted routes): a failed check is DRF's own
+    403 ``{"detail": "CSRF Failed: ..."}``, which the proxy hands to the browser.
+
     Never cached (``Cache-Control: no-store``): the answer is about one caller, now.
     """
 
     permission_classes = [permissions.AllowAny]
-    http_method_names = ["get", "head", "options"]
+    http_method_names = ["get", "post", "head", "options"]
 
     def perform_authentication(self, request: Request) -> None:
         # lazy: a bad token must give {"active": false}, not DRF's 401, so get() authenticates
@@ -94,3 +100,6 @@ class IntrospectView(APIView):
                 "is_staff": bool(user.is_staff),
             }
         return Response(body, headers={"Cache-Control": "no-store"})
+
+    def post(self, request: Request) -> Response:
+        return self.get(request)

@@ -78,6 +78,15 @@ class CachedResponse:
         return [*self.headers, ("Age", str(self.age(now)))]
 
 
+def effective_cap(own: float, per_call: float | None) -> float:
+    """The smaller of a cache's ``ttl_cap`` and a route's (``None``: the route has none)."""
+    if per_call is None:
+        return own
+    if not per_call >= 0:  # NaN would slip through min()
+        raise ValueError(f"ttl_cap must be >= 0, got {per_call!r}")
+    return min(own, per_call)
+
+
 def _vary_values(headers: Headers, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(", ".join(v.strip() for v in header_values(headers, n)) for n in names)
 
@@ -155,8 +164,12 @@ class ResponseCache:
         *,
         identity: str | None = None,
         default_ttl: float = 0.0,
+        ttl_cap: float | None = None,
     ) -> bool:
-        """Keep the upstream's answer if HTTP and the bounds allow; ``True`` when stored."""
+        """Keep the upstream's answer if HTTP and the bounds allow; ``True`` when stored.
+
+        ``ttl_cap`` is the route's own cap, applied on top of the cache's ``self.ttl_cap``.
+        """
         if request_policy(method, request_headers) is RequestPolicy.BYPASS:
             return False
         ttl = storable_ttl(
@@ -164,7 +177,7 @@ class ResponseCache:
             request_headers,
             response_headers,
             default_ttl=default_ttl,
-            cap=self.ttl_cap,
+            cap=effective_cap(self.ttl_cap, ttl_cap),
             personalised=identity is not None,
         )
         if ttl <= 0:

@@ -19,6 +19,10 @@ Behaviour by path (the query tunes it):
     /cookies                 three Set-Cookie headers
     /gzip                    a gzip-compressed JSON body with Content-Encoding: gzip
     /redirect                302 to /echo/target with a relative Location
+    .../absolute-redirect    302 to this upstream's own absolute address (.../echo/target)
+    .../page?page=N          a DRF page envelope whose next/previous name this upstream
+    .../cacheable?max_age=S  Cache-Control: max-age=S, an ETag, Vary: Accept-Language and a
+                             body counting the calls so far (a cached answer shows an old count)
     .../clock/...            {"id": 7, "name": "clock", "now": <a new timestamp each call>}
     /bare                    no Content-Type, Date or Server header
     /bad-framing             both Content-Length and Transfer-Encoding (a smuggling vector)
@@ -86,6 +90,8 @@ class FakeUpstream:
         self.healthy = True  # what /healthz says
         self.waiting: set[str] = set()  # gated responses holding at their first chunk
         self.gates: dict[str, asyncio.Event] = {}
+        self.calls = 0  # answers of /cacheable so far
+        self.address = ""  # host:port it listens on (for absolute links)
 
     async def _read_request(self, reader: asyncio.StreamReader) -> _Request | None:
         try:
@@ -266,6 +272,23 @@ class FakeUpstream:
             simple(200, json.dumps({"id": 7, "name": "clock", "now": time.time()}).encode())
         elif path == "/bare":
             simple(200, b"bare body", [])
+        elif path.endswith("/absolute-redirect"):
+            base = f"http://{self.address}{path[: -len('absolute-redirect')]}"
+            simple(302, b"", [("Location", f"{base}echo/target"), *std])
+        elif path.endswith("/page"):
+            n, origin = int(q.get("page", "1")), f"http://{self.address}"
+            page = {
+                "count": 30,
+                "next": f"{origin}{path}?page={n + 1}" if n < 3 else None,
+                "previous": f"{origin}{path}?page={n - 1}" if n > 1 else None,
+                "results": [{"id": i} for i in range(n * 10 - 9, n * 10 + 1)],
+            }
+            simple(200, json.dumps(page).encode())
+        elif path.endswith("/cacheable"):
+            self.calls += 1
+            body = json.dumps({"calls": self.calls, "target": req.target}).encode()
+            simple(200, body, [*std, ("Cache-Control", f"max-age={q.get('max_age', '60')}"),
+                               ("ETag", '"v1"'), ("Vary", "Accept-Language")])  # fmt: skip
         else:
             simple(200, self._echo(req))
         await writer.drain()
@@ -287,6 +310,7 @@ class FakeUpstream:
 
 async def _serve(host: str, port: int, name: str, delay: float) -> None:
     upstream = FakeUpstream(name, delay)
+    upstream.address = f"{host}:{port}"
     server = await asyncio.start_server(upstream.handle, host, port, limit=1 << 20)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

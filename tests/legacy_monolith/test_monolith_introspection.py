@@ -84,7 +84,27 @@ def test_session_cookie_is_accepted_as_the_monolith_accepts_it(monolith: Any) ->
     assert with_bad_token.json() == INACTIVE
 
 
-def test_only_reads(monolith: Any) -> None:
+def test_post_answers_the_same_and_changes_nothing(monolith: Any) -> None:
     with monolith.client() as client:
-        resp = client.post(INTROSPECT, json={"token": "x"})
-    assert resp.status_code == 405
+        anonymous = client.post(INTROSPECT, json={"token": "x"})
+        put = client.put(INTROSPECT, json={})
+    assert anonymous.status_code == 200 and anonymous.json() == INACTIVE
+    assert put.status_code == 405
+
+
+def test_post_runs_the_csrf_check_of_a_session(monolith: Any) -> None:
+    """The proxy asks with POST for a browser's writes: Django's CSRF check decides."""
+    with monolith.client() as browser:
+        form = browser.get("/admin/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+        assert token is not None
+        login = browser.post(
+            "/admin/login/",
+            data={"username": "admin", "password": "admin", "csrfmiddlewaretoken": token[1]},
+        )
+        assert login.status_code == 302, login.text
+        refused = browser.post(INTROSPECT)
+        allowed = browser.post(INTROSPECT, headers={"X-CSRFToken": browser.cookies["csrftoken"]})
+    assert refused.status_code == 403
+    assert refused.json()["detail"].startswith("CSRF Failed")
+    assert allowed.status_code == 200 and allowed.json()["username"] == "admin"

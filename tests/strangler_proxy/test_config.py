@@ -104,7 +104,7 @@ def test_full_example_loads() -> None:
     assert table.settings == ProxySettings(
         listen=Listen("::1", 9080),
         admin_listen=Listen("127.0.0.1", 9081),
-        decision_headers=False,
+        decision_headers=frozenset(),
         trusted_proxies=(
             ipaddress.ip_network("127.0.0.1/32"),
             ipaddress.ip_network("10.0.0.0/8"),
@@ -662,7 +662,7 @@ BROKEN = [
     pytest.param(
         HEAD.replace("version: 1", "version: 1\nzzz: 1"),
         [
-            "routing.yaml:2: zzz: unknown key 'zzz' (expected version, listen, admin, proxy, upstreams, default, routes)"
+            "routing.yaml:2: zzz: unknown key 'zzz' (expected version, listen, admin, proxy, identity, upstreams, default, routes)"
         ],
         id="unknown-key-no-suggestion",
     ),
@@ -736,7 +736,8 @@ BROKEN = [
     pytest.param(
         "proxy:\n  decision_headers: 'no'\n  max_body_bytes: 0\n" + HEAD,
         [
-            "routing.yaml:2: proxy.decision_headers: must be true or false, got 'no'",
+            "routing.yaml:2: proxy.decision_headers: must be true, false or a list such as [route], "
+            "got 'no'",
             "routing.yaml:3: proxy.max_body_bytes: must be an integer >= 1, got 0",
         ],
         id="bad-proxy-options",

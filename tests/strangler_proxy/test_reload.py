@@ -24,12 +24,20 @@ def table(legacy: str, catalog: str, mode: str) -> str:
     return table_yaml({"legacy": legacy, "catalog": catalog}, [route])
 
 
+ADMIN_TOKEN = "reload-token-for-tests"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 @pytest.fixture()
 def proxy(
     tmp_path: Path, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess
 ) -> Iterator[ProxyProcess]:
     with ProxyProcess.from_yaml(
-        table(legacy.url, catalog.url, "legacy"), tmp_path, "--access-log", "off"
+        table(legacy.url, catalog.url, "legacy"),
+        tmp_path,
+        "--access-log",
+        "off",
+        env={"STRANGLER_ADMIN_TOKEN": ADMIN_TOKEN},
     ) as p:
         yield p
 
@@ -102,13 +110,35 @@ def test_manual_reload_through_admin_api(
 ) -> None:
     assert proxy.config is not None
     proxy.config.write_text("version: 2\n")
-    resp = httpx.post(proxy.admin_url + "/reload")
+    resp = httpx.post(proxy.admin_url + "/reload", headers=ADMIN)
     assert resp.status_code == 409
     assert any("version" in p for p in resp.json()["problems"])
     proxy.config.write_text(table(legacy.url, catalog.url, "extracted"))
-    resp = httpx.post(proxy.admin_url + "/reload")
+    resp = httpx.post(proxy.admin_url + "/reload", headers=ADMIN)
     assert resp.status_code == 200 and resp.json()["ok"]
     assert served_by(proxy) == "catalog"
+
+
+def test_reload_through_admin_api_needs_the_admin_token(
+    proxy: ProxyProcess, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess
+) -> None:
+    before = httpx.get(proxy.admin_url + "/table").json()["generation"]
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": ADMIN_TOKEN}):
+        resp = httpx.post(proxy.admin_url + "/reload", headers=headers)
+        assert resp.status_code == 401, headers
+        assert resp.headers["WWW-Authenticate"] == "Bearer"
+    assert httpx.get(proxy.admin_url + "/table").json()["generation"] == before
+
+
+def test_admin_changes_are_closed_without_a_configured_token(
+    tmp_path: Path, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess
+) -> None:
+    text = table(legacy.url, catalog.url, "legacy")
+    with ProxyProcess.from_yaml(text, tmp_path, env={"STRANGLER_ADMIN_TOKEN": ""}) as p:
+        resp = httpx.post(p.admin_url + "/reload", headers={"Authorization": "Bearer x"})
+        assert resp.status_code == 403
+        assert "no admin token is configured" in resp.json()["detail"]
+        assert httpx.get(p.admin_url + "/reload").status_code == 200  # reads stay open
 
 
 def test_reloads_under_traffic_lose_no_request(

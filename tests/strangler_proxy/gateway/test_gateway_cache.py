@@ -225,6 +225,24 @@ def test_ttl_cap_and_route_default(clock: FakeClock) -> None:
     assert cache.lookup("r", "GET", "/a/", []) is None
 
 
+def test_per_call_ttl_cap_applies_on_top_of_the_caches_own(clock: FakeClock) -> None:
+    cache = make(clock, ttl_cap=30.0)
+    long = [("Cache-Control", "max-age=3600")]
+    assert cache.store("r", "GET", "/a/", [], 200, long, b"", ttl_cap=10.0)  # the route's: 10
+    assert cache.store("r", "GET", "/b/", [], 200, long, b"", ttl_cap=60.0)  # the cache's: 30
+    assert cache.store("r", "GET", "/c/", [], 200, long, b"", ttl_cap=None)  # the cache's: 30
+    assert not cache.store("r", "GET", "/d/", [], 200, long, b"", ttl_cap=0.0)  # not cached
+    lifetimes = {}
+    for target in ("/a/", "/b/", "/c/"):
+        hit = cache.lookup("r", "GET", target, [])
+        assert hit is not None
+        lifetimes[target] = hit.expires_at - hit.stored_at
+    assert lifetimes == {"/a/": 10.0, "/b/": 30.0, "/c/": 30.0}
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="ttl_cap"):
+            cache.store("r", "GET", "/e/", [], 200, long, b"", ttl_cap=bad)
+
+
 def test_vary_keys_on_the_named_request_headers(clock: FakeClock) -> None:
     cache = make(clock)
     resp = [*CC60, ("Vary", "Accept-Language")]

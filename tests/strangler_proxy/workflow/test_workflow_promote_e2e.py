@@ -121,12 +121,14 @@ def test_promote_refuse_force_canary_rollback_history_status(
     assert 0 < on_canary_1 < 20
 
     # canary → canary 50 with the live-metrics gate: enough requests, no 5xx
-    code, out, err = cli("promote", "detail", *common, "--to", "canary:50", "--min-requests", "1")
+    wait = ("--wait", "10")  # until the proxy serves the new table
+    code, out, err = cli(
+        "promote", "detail", *common, "--to", "canary:50", "--min-requests", "1", *wait
+    )
     assert code == 0, err
     assert "live-metrics: pass" in out
     code, _, _ = cli("promote", "detail", *common, "--to", "canary:60", "--min-requests", "1000")
     assert code == 1  # not enough requests on the service yet
-    wait = ("--wait", "10")
     assert cli("status", "detail", "--config", config, "--admin", proxy.admin_url)[0] == 0
     before = sides(proxy)
     assert 60 < sum(side == "catalog" for side in before.values()) < 140

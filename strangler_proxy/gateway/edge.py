@@ -1,0 +1,139 @@
+"""The gateway's pieces of the data path: answers the proxy gives itself and the rewrites of
+what goes to, and comes back from, a service. Called by :mod:`strangler_proxy.proxy`, each a
+plain function of the request, so the handler stays one straight line."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from ..upstreams import UpstreamRuntime
+from .cache import CachedResponse
+from .cachecontrol import not_modified, not_modified_headers
+from .identity import Refused
+from .rewrite import (
+    is_json_content_type,
+    rewrite_links,
+    rewrite_request_headers,
+    rewrite_response_headers,
+    rewrite_target,
+)
+from .spec import PathRewrite, RewriteSpec
+
+__all__ = [
+    "cached",
+    "has_links",
+    "is_decision",
+    "public_base",
+    "public_links",
+    "refusal",
+    "rewrite_request_headers",
+    "rewrite_response",
+    "rewrite_target",
+]
+
+_DECISION = frozenset(
+    {
+        "x-strangler-route",
+        "x-strangler-upstream",
+        "x-strangler-fallback",
+        "x-strangler-error",
+        "x-strangler-cache",
+    }
+)
+# what an answer of the proxy's own never copies from a stored or refused response
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+MAX_LINKS_BODY = 2 << 20  # bodies up to this size get their pagination links rewritten
+
+
+def is_decision(name: str) -> bool:
+    return name.lower() in _DECISION
+
+
+class _Answer(web.Response):
+    """An answer with exactly the given headers (none of aiohttp's Content-Type / Date /
+    Server defaults beyond what the stored or refused response had)."""
+
+    async def _prepare_headers(self) -> None:
+        headers = self._headers
+        had = ("Content-Type" in headers, "Date" in headers, "Server" in headers)
+        await super()._prepare_headers()
+        for present, name in zip(had, ("Content-Type", "Date", "Server"), strict=True):
+            if not present:
+                headers.popall(name, None)
+
+
+def _answer(status: int, headers: list[tuple[str, str]], body: bytes, head: bool) -> web.Response:
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers:
+        if name.lower() not in _FRAMING:
+            out.add(name, value)
+    resp = _Answer(status=status, headers=out)
+    if status not in (204, 304):
+        resp.body = body
+        if head:  # HEAD: the length of the body a GET would get, and no body
+            resp.body = b""
+            resp.headers["Content-Length"] = str(len(body))
+    return resp
+
+
+def refusal(answer: Refused) -> web.Response:
+    """The monolith's own refusal (its 403 for a failed CSRF check), relayed as it sent it."""
+    return _answer(answer.status, list(answer.headers), answer.body, False)
+
+
+def cached(
+    hit: CachedResponse, request: web.BaseRequest, decisions: CIMultiDict[str], now: float
+) -> web.Response:
+    """A stored response for ``request`` (``now`` on the store's clock, for ``Age``): 304 when
+    its ``If-None-Match`` matches."""
+    headers = hit.headers_at(now)
+    if not_modified(request.headers.items(), hit.headers):
+        resp = _answer(304, not_modified_headers(headers), b"", False)
+    else:
+        resp = _answer(hit.status, headers, hit.body, request.method == "HEAD")
+    resp.headers.extend(decisions)
+    return resp
+
+
+def public_base(request: web.BaseRequest) -> str:
+    """``scheme://host`` as the client addressed the proxy."""
+    scheme = "https" if request.secure else "http"
+    return f"{scheme}://{request.host}"
+
+
+def _bases(runtime: UpstreamRuntime, request: web.BaseRequest) -> tuple[str, ...]:
+    """The addresses a service's links may name: its instances, and the public address (the
+    proxy keeps ``Host``, so a service builds absolute links on it, in its own layout)."""
+    return (*(inst.url for inst in runtime.pool.instances), public_base(request))
+
+
+def rewrite_response(
+    headers: CIMultiDict[str], spec: RewriteSpec, runtime: UpstreamRuntime, request: web.BaseRequest
+) -> None:
+    """``Location`` to the public address and layout, then the route's header rewrites."""
+    rewrite_response_headers(headers, spec, _bases(runtime, request), public_base(request))
+
+
+def has_links(headers: CIMultiDict[str]) -> bool:
+    """A plain JSON body of a known, bounded size: its pagination links can be rewritten."""
+    if "Content-Encoding" in headers or not is_json_content_type(headers.get("Content-Type")):
+        return False
+    length = headers.get("Content-Length")
+    return length is not None and length.isdigit() and int(length) <= MAX_LINKS_BODY
+
+
+def public_links(
+    body: bytes,
+    response: web.StreamResponse,
+    runtime: UpstreamRuntime,
+    request: web.BaseRequest,
+    spec: PathRewrite | None,
+) -> bytes:
+    """``body`` with ``next`` / ``previous`` naming the public address and layout;
+    Content-Length kept true."""
+    new = rewrite_links(body, _bases(runtime, request), public_base(request), spec)
+    if new is None:
+        return body
+    response.headers["Content-Length"] = str(len(new))
+    return new

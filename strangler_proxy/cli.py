@@ -9,6 +9,9 @@ message`` where there is a place to name.
     strangler validate [FILE]                        check a table without serving it
     strangler routes [--config FILE] [--json]        the table as a readable list
     strangler shadow report [ROUTE] [--json]         shadow comparisons: verdict per route
+    strangler shadow export ROUTE --out FILE         stored mismatches as a mitmproxy flow file
+    strangler shadow replay FLOWS... --route NAME    recorded mitmproxy flows against both sides,
+                                                     compared like shadow copies
     strangler loadtest compare ...                   baseline vs candidate locust runs
     strangler data backfill|verify SERVICE           move data ownership, check for drift
     strangler demo                                   the demo shop behind the proxy
@@ -31,7 +34,14 @@ import yaml
 from .config import load_table, parse_listen, parse_table
 from .errors import ConfigError
 from .model import Listen, Mode, RoutingTable
-from .shadow import add_report_arguments, run_report
+from .shadow import (
+    add_export_arguments,
+    add_replay_arguments,
+    add_report_arguments,
+    run_export,
+    run_replay,
+    run_report,
+)
 from .workflow.cli import register as register_workflow
 from .workflow.pipeline import add_arguments as add_gate_arguments
 from .workflow.pipeline import run as run_gates
@@ -298,6 +308,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_report_arguments(p)
     p.set_defaults(func=run_report)
+    p = shadow.add_parser(
+        "export",
+        help="a route's stored mismatches as a mitmproxy flow file (open it with mitmweb)",
+        epilog="Exit codes: 0 written (also when the route has no mismatch: 0 flows), 2 store or "
+        "output file unusable.",
+    )
+    add_export_arguments(p)
+    p.set_defaults(func=run_export)
+    p = shadow.add_parser(
+        "replay",
+        help="replay recorded mitmproxy flows of a route against monolith and service; compare",
+        epilog="Exit codes: 0 every response matched, 1 a mismatch or a side failed, 2 usage "
+        "error (unreadable flow file or table, unknown route, nothing to replay).",
+    )
+    add_replay_arguments(p, DEFAULT_CONFIG)
+    p.set_defaults(func=run_replay)
 
     p = sub.add_parser("loadtest", help="load tests that judge a migration step")
     loadtest = p.add_subparsers(dest="loadtest_command", metavar="SUBCOMMAND", required=True)

@@ -28,6 +28,11 @@ API:
 * ``build_report(store, route: str | None, thresholds: Thresholds) -> Report``,
   ``render_text(report) -> str``, ``report_json(report) -> dict``,
   ``add_report_arguments(parser)``, ``run_report(args) -> int`` (0 pass, 1 fail, 2 not enough)
+* ``export_mismatches(store, route, path, limit) -> int`` (a mitmproxy flow file, two flows per
+  mismatch), ``replay(flow_paths, table, route, legacy_url, service_url) -> ReplayResult``,
+  ``render_replay(result)``, ``replay_json(result)`` and their CLI halves
+  (``add_export_arguments``/``run_export``, ``add_replay_arguments``/``run_replay``); the flow
+  files are mitmproxy's format, read and written here (the kit does not depend on mitmproxy)
 * ``ShadowMetrics()``: ``.observe(result)``, ``.dropped(route)``, ``.render_prometheus() -> str``
 * ``redact_result(result) -> ShadowResult`` (the store applies it before writing)
 
@@ -60,6 +65,18 @@ from .compare import (
     classify_race,
     compare,
 )
+from .flows import (
+    FlowFileError,
+    ReplayResult,
+    add_export_arguments,
+    add_replay_arguments,
+    export_mismatches,
+    render_replay,
+    replay,
+    replay_json,
+    run_export,
+    run_replay,
+)
 from .metrics import ShadowMetrics
 from .noise import NoiseLearner
 from .redact import redact_result
@@ -81,9 +98,11 @@ __all__ = [
     "CompareRules",
     "Comparison",
     "Difference",
+    "FlowFileError",
     "Matcher",
     "NoiseLearner",
     "NoiseSample",
+    "ReplayResult",
     "Report",
     "RouteReport",
     "RouteVerdict",
@@ -93,13 +112,21 @@ __all__ = [
     "Thresholds",
     "Tolerance",
     "Verdict",
+    "add_export_arguments",
+    "add_replay_arguments",
     "add_report_arguments",
     "build_report",
     "classify_race",
     "compare",
+    "export_mismatches",
     "open_store",
     "redact_result",
+    "render_replay",
     "render_text",
+    "replay",
+    "replay_json",
     "report_json",
+    "run_export",
+    "run_replay",
     "run_report",
 ]

@@ -13,6 +13,7 @@ redacts them, and applies them in one transaction. A failed batch is logged and 
     store.record_noise(sample)      # from NoiseLearner.observe
     store.close()                   # flushes what is queued, stops the thread
     read = store.snapshot("product-detail")   # for report.build_report
+    store.mismatch_examples("product-detail", limit=50)   # the stored samples, one per request
 
 Examples: at most ``examples_per_field`` per (route, field), chosen by reservoir sampling;
 examples older than ``example_ttl`` seconds (by the injected ``clock``) are deleted and never
@@ -21,6 +22,7 @@ reported.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import random
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from . import _sql
 from ._batch import Batch
-from ._snapshot import Snapshot, read_snapshot
+from ._snapshot import ExampleRow, Snapshot, read_snapshot
 from ._types import NoiseSample, ShadowResult
 from ._write import ExamplePolicy, apply_batch
 from .metrics import ShadowMetrics
@@ -174,6 +176,37 @@ class ShadowStore:
             return Snapshot()
         with self._lock:
             return read_snapshot(self._connect(), route, self._clock(), self.example_ttl)
+
+    def mismatch_examples(self, route: str, limit: int | None = None) -> list[ExampleRow]:
+        """The live stored mismatch samples of ``route``, newest first, one per mismatch.
+
+        A sample is stored once per differing field it shows, so rows are deduplicated by
+        request id (by the stored text when there is none). ``payload`` holds what
+        :func:`._batch.example_payload` wrote: method, target, request headers, both sides'
+        status, headers and body (redacted, cut at ``max_body``) and the differences.
+        """
+        if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
+            return []
+        with self._lock:
+            rows = self._connect().execute(
+                "SELECT route, field, stored_at, request_id, payload FROM shadow_examples "
+                "WHERE route = ? AND stored_at >= ? ORDER BY stored_at DESC, field",
+                (route, self._clock() - self.example_ttl),
+            )
+        seen: set[str] = set()
+        out: list[ExampleRow] = []
+        for r in rows:
+            request_id, text = str(r[3]), str(r[4])
+            key = request_id or text
+            if key in seen:
+                continue
+            seen.add(key)
+            payload = json.loads(text)
+            stored_at = float(r[2]) if isinstance(r[2], int | float | str) else 0.0
+            out.append(ExampleRow(str(r[0]), str(r[1]), stored_at, request_id, payload))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
 
 
 def open_store(url: str | None, path_default: Path, **options: object) -> ShadowStore:

@@ -33,6 +33,7 @@ import yaml
 
 from .config import load_table, parse_listen, parse_table
 from .errors import ConfigError
+from .gateway.runtime import signing_key
 from .model import Listen, Mode, RoutingTable
 from .shadow import (
     add_export_arguments,
@@ -104,6 +105,11 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
         except ConfigError as err:
             _print_problems(err, sys.stderr)
             return EXIT_FAILED
+    try:
+        signing_key(table)  # what the table needs from the environment, before serving
+    except ConfigError as err:
+        _print_problems(err, sys.stderr)
+        return EXIT_FAILED
     access: IO[str] | None
     if args.access_log == "off":
         access = None

@@ -33,7 +33,7 @@ from .ratelimit import InProcessLimiter, Limiter, RedisLimiter
 from .spec import Auth, CacheSettings, LimitKey
 from .stores import CacheStore, MemoryCacheStore, RedisCacheStore
 
-__all__ = ["Gateway", "TableGateway", "limit_key"]
+__all__ = ["Gateway", "TableGateway", "limit_key", "signing_key"]
 
 
 def limit_key(kind: LimitKey, caller: Caller | None, authorization: str | None, client: str) -> str:
@@ -64,6 +64,23 @@ class TableGateway:
         )
 
 
+def signing_key(table: RoutingTable) -> bytes | None:
+    """The identity assertion's key from the environment (``None``: the table has no
+    ``identity:``); :class:`ConfigError` when it is missing or too short."""
+    identity = table.identity
+    if identity is None:
+        return None
+    raw = os.environ.get(identity.key_env, "").encode()
+    if len(raw) >= MIN_KEY_BYTES:
+        return raw
+    what = "is not set" if not raw else f"is {len(raw)} bytes"
+    message = (
+        f"${identity.key_env} (the identity assertion's signing key) {what}: set it to a random "
+        f"value of at least {MIN_KEY_BYTES} bytes, the same the services verify with"
+    )
+    raise ConfigError([Problem(table.source, 0, "identity.key_env", message)])
+
+
 class Gateway:
     """Per process, across reloads."""
 
@@ -85,25 +102,8 @@ class Gateway:
     def configure(self, table: RoutingTable) -> TableGateway:
         """The gateway for ``table``; :class:`ConfigError` when the environment lacks the
         signing key (a reload then keeps the table in service)."""
-        key = None
+        key = signing_key(table)
         identity = table.identity
-        if identity is not None:
-            raw = os.environ.get(identity.key_env, "")
-            if len(raw.encode()) < MIN_KEY_BYTES:
-                what = "is not set" if not raw else f"is {len(raw.encode())} bytes"
-                raise ConfigError(
-                    [
-                        Problem(
-                            table.source,
-                            0,
-                            "identity.key_env",
-                            f"${identity.key_env} (the identity assertion's signing key) {what}: "
-                            f"set it to a random value of at least {MIN_KEY_BYTES} bytes, the "
-                            "same the services verify with",
-                        )
-                    ]
-                )
-            key = raw.encode()
         settings = table.settings
         limiter: Limiter = self.local_limiter
         if settings.redis_url is not None:

@@ -4,6 +4,8 @@ headers a client cannot send, and the admin token for changes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -297,3 +299,32 @@ def test_registration_needs_a_token(
         # the admin token may register too
         ok = httpx.post(proxy.admin_url + "/registry/catalog", json=body, headers=ADMIN)
         assert ok.status_code == 200
+
+
+# -- the signing key comes from the environment -------------------------------------------------
+def test_a_table_needing_a_missing_signing_key_is_refused_at_start_and_on_reload(
+    tmp_path: Path, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess
+) -> None:
+    upstreams = {"legacy": legacy.url, "catalog": catalog.url}
+    with_identity = table_yaml(upstreams, [], identity={"key_env": "NO_SUCH_KEY_FOR_TESTS"})
+    (tmp_path / "start").mkdir()
+    start_file = tmp_path / "start" / "routing.yaml"
+    start_file.write_text(with_identity)
+    result = subprocess.run(
+        [sys.executable, "-m", "strangler_proxy", "proxy", "--config", str(start_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "identity.key_env: $NO_SUCH_KEY_FOR_TESTS" in result.stderr
+    with start(tmp_path, legacy, catalog, []) as proxy:
+        assert proxy.config is not None
+        proxy.config.write_text(with_identity)
+        wait_until(
+            lambda: not httpx.get(proxy.admin_url + "/reload").json()["ok"],
+            timeout=10,
+            what="the reload to be refused",
+        )
+        last = httpx.get(proxy.admin_url + "/reload").json()
+        assert any("NO_SUCH_KEY_FOR_TESTS" in p for p in last["problems"])
+        assert httpx.get(proxy.admin_url + "/table").json()["generation"] == 1
+        assert httpx.get(proxy.url + "/echo").status_code == 200  # the last good table serves

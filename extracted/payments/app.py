@@ -5,9 +5,14 @@
     GET /api/payments/pay_…/                    one payment (404 ``{"detail": …}`` if absent)
     GET /sync/status                            the consumer's progress and lag
 
+Payments are the caller's own: the proxy's signed identity assertion (``X-Strangler-Identity``,
+audience ``payments``) names the caller; a user sees the payments of their orders, staff see
+all, no identity is 401 (DRF's words). The key: ``PAYMENTS_IDENTITY_KEY``, else the proxy's
+``STRANGLER_IDENTITY_KEY`` (without one, every read is 401).
+
 Pagination, errors and JSON bytes as the monolith's DRF (``extracted/common``). Configuration:
 ``PAYMENTS_DATABASE_URL`` (default ``sqlite:///var/payments.sqlite3``) or ``overrides``
-(``DATABASE_URL`` and any Flask setting). Run it with
+(``DATABASE_URL``, ``IDENTITY_KEY`` and any Flask setting). Run it with
 ``gunicorn 'extracted.payments.app:create_app()'``.
 """
 
@@ -30,6 +35,7 @@ from extracted.common import (
     json_response,
     query_params,
 )
+from extracted.common.identity import install_identity, require_identity
 from extracted.common.inbox import sync_status
 from extracted.common.wire import install_request_id
 from extracted.payments.provider import money
@@ -38,6 +44,7 @@ from extracted.payments.schema import ensure_schema, payments
 __all__ = ["create_app", "payment_json"]
 
 ENGINE_KEY = "payments.engine"
+IDENTITY_AUDIENCE = "payments"
 DEFAULT_DATABASE_URL = "sqlite:///var/payments.sqlite3"
 
 
@@ -59,9 +66,15 @@ def _engine() -> Engine:
     return engine
 
 
+def _visible() -> list[Any]:
+    """The caller's own payments (staff: every payment); 401 without an identity."""
+    who = require_identity()
+    return [] if who.is_staff else [payments.c.user_id == who.user_id]
+
+
 def list_payments() -> Response:
+    where = _visible()
     params = query_params(request.environ)
-    where = []
     if params.get("order"):
         try:
             where.append(payments.c.order_id == int(params["order"]))
@@ -90,8 +103,9 @@ def list_payments() -> Response:
 
 
 def get_payment(payment_id: str) -> Response:
+    where = _visible()
     with _engine().connect() as conn:
-        row = conn.execute(select(payments).where(payments.c.id == payment_id)).first()
+        row = conn.execute(select(payments).where(payments.c.id == payment_id, *where)).first()
     if row is None:
         raise NotFound("No Payment matches the given query.")
     return json_response(payment_json(row))
@@ -113,6 +127,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions[ENGINE_KEY] = engine
     install_error_handlers(app)
     install_request_id(app)
+    key = str(
+        app.config.get("IDENTITY_KEY")
+        or os.environ.get("PAYMENTS_IDENTITY_KEY", "").strip()
+        or os.environ.get("STRANGLER_IDENTITY_KEY", "").strip()
+    )
+    if key:
+        install_identity(app, key.encode(), IDENTITY_AUDIENCE)
     app.add_url_rule("/api/payments/", view_func=list_payments, methods=["GET"])
     app.add_url_rule("/api/payments/<payment_id>/", view_func=get_payment, methods=["GET"])
     app.add_url_rule("/sync/status", view_func=status, methods=["GET"])

@@ -33,6 +33,7 @@ payments = Table(
     Column("id", String(32), primary_key=True),  # "pay_…": never collides with monolith ids
     Column("order_id", BigInteger, nullable=False, unique=True),
     Column("order_reference", String(32), nullable=False),
+    Column("user_id", BigInteger, nullable=True, index=True),  # who placed the order
     Column("amount_cents", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),  # succeeded | failed
     Column("provider_reference", String(64), nullable=False, default=""),

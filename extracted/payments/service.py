@@ -63,6 +63,7 @@ class PlacedOrder:
     id: int
     reference: str
     total_cents: int
+    user_id: int | None = None  # who placed it (the monolith's user id)
 
 
 def placed_order(event: Event) -> PlacedOrder:
@@ -84,7 +85,9 @@ def placed_order(event: Event) -> PlacedOrder:
         raise PoisonMessage(f"order payload: total {raw_total!r} is not an amount")
     if str(order_id) != event.aggregate_id:
         raise PoisonMessage(f"payload id {order_id} is not aggregate id {event.aggregate_id}")
-    return PlacedOrder(order_id, reference, int(total.scaleb(2).to_integral_value()))
+    user = payload.get("user")
+    user_id = user if isinstance(user, int) and not isinstance(user, bool) else None
+    return PlacedOrder(order_id, reference, int(total.scaleb(2).to_integral_value()), user_id)
 
 
 def _when(value: Any) -> str:
@@ -109,6 +112,7 @@ def make_apply(provider: FakeProvider) -> Callable[[Connection, Event], Outcome]
                 id=payment_id,
                 order_id=order.id,
                 order_reference=order.reference,
+                user_id=order.user_id,
                 amount_cents=order.total_cents,
                 status=charge.outcome.value,
                 provider_reference=charge.provider_reference,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -29,6 +30,7 @@ from extracted.payments.schema import ensure_schema, outbox, payments
 from extracted.payments.service import PATTERNS, make_apply
 from extracted.payments.testing import publish_raw
 from strangler_proxy._procs import wait_until
+from strangler_proxy.gateway.assertion import sign_assertion
 
 PROVIDER = FakeProvider(card_limit=Decimal("100.00"))
 
@@ -221,28 +223,47 @@ def test_one_relay_per_database(engine: Engine, tmp_path: Path) -> None:
     assert result == [False]
 
 
+KEY = b"payments-identity-key-for-tests-0123456789"
+
+
+def as_user(user_id: int, *, staff: bool = False) -> dict[str, str]:
+    claims = {"user_id": user_id, "username": f"u{user_id}", "is_staff": staff, "request_id": "r"}
+    token = sign_assertion(claims, KEY, ttl=60, audience="payments", now=time.time())
+    return {"X-Strangler-Identity": token}
+
+
 def test_read_api(engine: Engine) -> None:
-    for order_id, amount in ((1, "20.00"), (2, "500.00")):
-        handle_event(engine, make_apply(PROVIDER), placed(order_id, amount))
-    app = create_app({"DATABASE_URL": engine.url.render_as_string(hide_password=False)})
+    for order_id, amount, user in ((1, "20.00", 7), (2, "500.00", 8)):
+        handle_event(engine, make_apply(PROVIDER), placed(order_id, amount, user=user))
+    url = engine.url.render_as_string(hide_password=False)
+    app = create_app({"DATABASE_URL": url, "IDENTITY_KEY": KEY.decode()})
     try:
         client = app.test_client()
-        listed = client.get("/api/payments/?order=2")
+        staff = as_user(1, staff=True)
+        listed = client.get("/api/payments/?order=2", headers=staff)
         assert listed.status_code == 200
         body = listed.get_json()
         assert body["count"] == 1 and body["next"] is None
         [payment] = body["results"]
         assert payment["order"] == 2 and payment["amount"] == "500.00"
         assert payment["status"] == "failed" and payment["reason"].startswith("declined")
-        assert client.get(f"/api/payments/{payment['id']}/").get_json() == payment
-        assert client.get("/api/payments/?status=succeeded").get_json()["count"] == 1
-        assert client.get("/api/payments/").get_json()["count"] == 2
-        assert client.get("/api/payments/?order=x").get_json() == {
+        assert client.get(f"/api/payments/{payment['id']}/", headers=staff).get_json() == payment
+        succeeded = client.get("/api/payments/?status=succeeded", headers=staff).get_json()
+        assert succeeded["count"] == 1
+        assert client.get("/api/payments/", headers=staff).get_json()["count"] == 2
+        assert client.get("/api/payments/?order=x", headers=staff).get_json() == {
             "order": ["Enter a whole number."]
         }
-        missing = client.get("/api/payments/pay_nope/")
+        missing = client.get("/api/payments/pay_nope/", headers=staff)
         assert missing.status_code == 404
         assert missing.get_json() == {"detail": "No Payment matches the given query."}
+        # a user sees the payments of their own orders, and no one else's
+        mine = client.get("/api/payments/", headers=as_user(8)).get_json()
+        assert [p["order"] for p in mine["results"]] == [2]
+        assert client.get(f"/api/payments/{payment['id']}/", headers=as_user(7)).status_code == 404
+        anonymous = client.get("/api/payments/")
+        assert anonymous.status_code == 401
+        assert anonymous.get_json() == {"detail": "Authentication credentials were not provided."}
         assert client.get("/sync/status").get_json()["applied"] == 2
     finally:
         app.extensions["payments.engine"].dispose()

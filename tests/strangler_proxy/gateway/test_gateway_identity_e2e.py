@@ -1,15 +1,18 @@
-"""One identity for the monolith and an extracted service, end to end: the real monolith
-(gunicorn, SQLite), the catalog service (gunicorn) as the product writer, the proxy resolving
-callers through the monolith's introspection endpoint and signing ``X-Strangler-Identity``.
+"""One identity for the monolith and extracted services, end to end: the real monolith
+(gunicorn, SQLite), the catalog service (gunicorn) as the product writer, the payments service
+(gunicorn), the proxy resolving callers through the monolith's introspection endpoint and signing
+``X-Strangler-Identity``.
 
-A staff user's token and session cookie reach the service's staff-only write; a plain user is
-refused by the service (it knows who is calling); no credentials: 401 at the edge; a browser's
-write without its CSRF token is refused at the edge with the monolith's own 403, with it the
-write goes through; a logout ends the token at once; a forged assertion sent straight to the
-service is refused by it."""
+A user sees their own payments in the payments service, staff see all (by token and by session
+cookie); a staff user's token and session cookie reach the catalog's staff-only write; a plain
+user is refused by the service (it knows who is calling); no credentials: 401 at the edge; a
+browser's write without its CSRF token is refused at the edge with the monolith's own 403, with
+it the write goes through; a logout ends the token at once; a forged assertion sent straight to
+the service is refused by it."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -22,6 +25,11 @@ import httpx
 import pytest
 
 from extracted.catalog.testing import gunicorn_argv, monolith_env, seed_monolith
+from extracted.common import create_engine_from_url
+from extracted.common.events import handle_event, parse_event
+from extracted.payments.provider import FakeProvider
+from extracted.payments.schema import ensure_schema
+from extracted.payments.service import make_apply
 from strangler_proxy.gateway.assertion import sign_assertion
 from strangler_proxy.testing import Process, free_port
 from strangler_proxy.testing.harness import ProxyProcess, table_yaml
@@ -34,6 +42,7 @@ KEY = "k" * 40  # the signing key the proxy and the service share
 class Shop:
     proxy: ProxyProcess
     catalog_url: str
+    payments_db: str
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +56,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
          "--target-url", catalog_db],
         check=True, capture_output=True,
     )  # fmt: skip
-    legacy_port, catalog_port = free_port(), free_port()
+    payments_db = f"sqlite:///{folder / 'payments.sqlite3'}"
+    legacy_port, catalog_port, payments_port = free_port(), free_port(), free_port()
     monolith = Process(
         gunicorn_argv("legacy_monolith/gunicorn.conf.py", legacy_port),
         name="monolith",
@@ -69,13 +79,32 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         ),
         cwd=REPO,
     )
-    with monolith, catalog:
+    payments_service = Process(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{payments_port}",
+         "--workers", "1", "extracted.payments.app:create_app()"],
+        name="payments",
+        env={**os.environ, "PAYMENTS_DATABASE_URL": payments_db, "STRANGLER_IDENTITY_KEY": KEY},
+        cwd=REPO,
+    )  # fmt: skip
+    with monolith, catalog, payments_service:
         monolith.wait_http(f"http://127.0.0.1:{legacy_port}/healthz", status=200)
         catalog.wait_http(f"http://127.0.0.1:{catalog_port}/healthz", status=200)
+        payments_service.wait_http(f"http://127.0.0.1:{payments_port}/sync/status", status=200)
         catalog_url = f"http://127.0.0.1:{catalog_port}"
         text = table_yaml(
-            {"legacy": f"http://127.0.0.1:{legacy_port}", "catalog": catalog_url},
+            {
+                "legacy": f"http://127.0.0.1:{legacy_port}",
+                "catalog": catalog_url,
+                "payments": f"http://127.0.0.1:{payments_port}",
+            },
             [
+                {
+                    "name": "payments",
+                    "match": {"prefix": "/api/payments/", "methods": ["GET", "HEAD"]},
+                    "mode": "extracted",
+                    "to": "payments",
+                    "auth": "required",
+                },
                 {
                     "name": "product-writes",
                     "match": {"path": "/api/products/{id:int}/", "methods": ["PUT", "PATCH"]},
@@ -87,7 +116,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
             identity={"cache_ttl": 30},
         )
         with ProxyProcess.from_yaml(text, folder, env={"STRANGLER_IDENTITY_KEY": KEY}) as proxy:
-            yield Shop(proxy, catalog_url)
+            yield Shop(proxy, catalog_url, payments_db)
 
 
 def token(client: httpx.Client, username: str, password: str) -> str:
@@ -195,3 +224,48 @@ def test_forged_and_expired_assertions_are_refused_by_the_service(shop: Shop) ->
         )
         assert resp.status_code == 401
         assert resp.headers["X-Strangler-Error"] == "not_authenticated"
+
+
+def charge(payments_db: str, order_id: int, user_id: int) -> None:
+    """A payment in the payments service's own database, as its consumer records one."""
+    body = {
+        "id": f"00000000-0000-4000-8000-{order_id:012d}",
+        "type": "orders.order.placed",
+        "aggregate_type": "orders.order",
+        "aggregate_id": str(order_id),
+        "version": 1,
+        "created_at": "2026-01-01T12:00:01.000001Z",
+        "payload": {"id": order_id, "reference": f"ORD-{order_id:012d}", "user": user_id,
+                    "status": "pending", "total": "10.00", "lines": []},
+    }  # fmt: skip
+    engine = create_engine_from_url(payments_db)
+    try:
+        ensure_schema(engine)
+        handle_event(engine, make_apply(FakeProvider()), parse_event(body))
+    finally:
+        engine.dispose()
+
+
+def test_users_see_their_own_payments_in_the_extracted_service(shop: Shop) -> None:
+    with httpx.Client(base_url=shop.proxy.url) as client:
+        ada = client.post(
+            "/api/accounts/register/", json={"username": "ada-pays", "password": "s3cret-Pw0rd!"}
+        ).json()
+        bob = client.post(
+            "/api/accounts/register/", json={"username": "bob-pays", "password": "s3cret-Pw0rd!"}
+        ).json()
+        charge(shop.payments_db, 9001, ada["id"])
+        charge(shop.payments_db, 9002, bob["id"])
+        charge(shop.payments_db, 9003, ada["id"])
+        mine = client.get("/api/payments/", headers={"Authorization": f"Token {ada['token']}"})
+        assert mine.status_code == 200, mine.text
+        assert mine.headers["X-Strangler-Upstream"] == "payments"
+        assert sorted(p["order"] for p in mine.json()["results"]) == [9001, 9003]
+        theirs = client.get("/api/payments/", headers={"Authorization": f"Token {bob['token']}"})
+        assert [p["order"] for p in theirs.json()["results"]] == [9002]
+        assert client.get("/api/payments/").status_code == 401  # at the edge
+    with httpx.Client(base_url=shop.proxy.url) as browser:  # staff, by session cookie
+        session_login(browser)
+        every = browser.get("/api/payments/")
+        assert every.status_code == 200, every.text
+        assert {9001, 9002, 9003} <= {p["order"] for p in every.json()["results"]}

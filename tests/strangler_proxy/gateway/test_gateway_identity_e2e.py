@@ -99,6 +99,12 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
             },
             [
                 {
+                    "name": "profile",  # the monolith's, cached per caller
+                    "match": {"path": "/api/accounts/profile/", "methods": ["GET", "HEAD"]},
+                    "mode": "legacy",
+                    "cache": {"ttl": 60, "default_ttl": 60, "personalised": True},
+                },
+                {
                     "name": "payments",
                     "match": {"prefix": "/api/payments/", "methods": ["GET", "HEAD"]},
                     "mode": "extracted",
@@ -269,3 +275,21 @@ def test_users_see_their_own_payments_in_the_extracted_service(shop: Shop) -> No
         every = browser.get("/api/payments/")
         assert every.status_code == 200, every.text
         assert {9001, 9002, 9003} <= {p["order"] for p in every.json()["results"]}
+
+
+def test_a_personalised_cache_never_serves_one_users_answer_to_another(shop: Shop) -> None:
+    with httpx.Client(base_url=shop.proxy.url) as client:
+        ada = {"Authorization": f"Token {register(client, 'ada-cached')}"}
+        bob = {"Authorization": f"Token {register(client, 'bob-cached')}"}
+        first = client.get("/api/accounts/profile/", headers=ada)
+        assert first.status_code == 200 and first.json()["username"] == "ada-cached"
+        assert first.headers["X-Strangler-Cache"] == "MISS"
+        again = client.get("/api/accounts/profile/", headers=ada)
+        assert again.headers["X-Strangler-Cache"] == "HIT"
+        assert again.json()["username"] == "ada-cached"
+        other = client.get("/api/accounts/profile/", headers=bob)
+        assert other.headers["X-Strangler-Cache"] == "MISS"
+        assert other.json()["username"] == "bob-cached"
+        assert client.get("/api/accounts/profile/", headers=bob).json()["username"] == "bob-cached"
+        anonymous = client.get("/api/accounts/profile/")
+        assert anonymous.status_code == 401  # the monolith's own answer, not a cached profile

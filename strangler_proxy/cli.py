@@ -348,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--check", action="store_true", help="start, check the tour's URLs, stop (for tests)"
     )
+    p.add_argument(
+        "--payments",
+        choices=("monolith", "service"),
+        default="monolith",
+        help="who charges orders: the monolith (POST /api/orders/ID/pay/), or the payments "
+        "service in the event-driven saga (default: %(default)s)",
+    )
     p.set_defaults(func=_cmd_demo)
 
     register_workflow(sub)  # inventory, status, promote, rollback, history

@@ -3,12 +3,19 @@
 Reads the routing table to learn the addresses, then:
 
 1. migrates and seeds the monolith's SQLite database (idempotent: a second run adds nothing),
-2. backfills the catalog service's own SQLite database from it,
-3. starts the monolith (gunicorn, gthread), the catalog service (gunicorn) and the proxy,
-4. prints the URLs to try and waits; Ctrl-C stops everything, proxy first.
+2. starts the catalog's event consumer (its queue exists before anything is published), then
+   backfills the catalog service's own SQLite database (after the consumer: no change between
+   snapshot and stream is lost),
+3. with ``--payments service``: starts the payments worker and the monolith's saga consumer
+   (order placed → payment → paid and shipped, or cancelled with the stock released),
+4. starts the monolith's outbox relay, the monolith (gunicorn, gthread), the catalog service
+   (gunicorn) and the proxy,
+5. prints the URLs to try and waits; Ctrl-C stops everything, proxy first.
 
-The three deployables stay separate processes that share only HTTP and, for the backfill, a
-read of the monolith's tables; the demo imports none of them.
+Events travel through the embedded broker (``var/broker.sqlite3``; ``STRANGLER_BROKER_URL``
+overrides it, e.g. ``amqp://guest:guest@127.0.0.1:5672//``). The deployables stay separate
+processes that share only HTTP, the broker and, for the backfill, a read of the monolith's
+tables; the demo imports none of them.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -95,13 +103,29 @@ def run_demo(args: argparse.Namespace) -> int:
     catalog_db = f"sqlite:///{var / 'catalog.sqlite3'}"
     base_env = dict(os.environ)
     base_env.pop("DJANGO_SETTINGS_MODULE", None)
+    broker = os.environ.get("STRANGLER_BROKER_URL") or f"sqlite:///{var / 'broker.sqlite3'}"
+    base_env["STRANGLER_BROKER_URL"] = broker
     monolith_env = base_env | {
         "DJANGO_SETTINGS_MODULE": "legacy_monolith.settings",
         "DATABASE_URL": monolith_db,
         "DJANGO_TRUST_X_FORWARDED": "1",
         "DJANGO_ALLOWED_HOSTS": "*",
+        "STRANGLER_PAYMENTS_OWNER": args.payments,
     }
     catalog_env = base_env | {"CATALOG_DATABASE_URL": catalog_db, "CATALOG_TRUST_X_FORWARDED": "1"}
+    payments_env = base_env | {"PAYMENTS_DATABASE_URL": f"sqlite:///{var / 'payments.sqlite3'}"}
+    started: list[Process] = []
+
+    def background(argv: list[str], name: str, env: dict[str, str]) -> Process:
+        """A consumer or relay: started, and for consumers, waited for until its queue is
+        declared (``consuming <queue>``)."""
+        proc = Process(argv, name=name, env=env, log_dir=logs)
+        started.append(proc.start())
+        if name != "relay":
+            _wait_output(proc, "consuming", 60)
+        _say(f"{name} running (log {proc.log_path})")
+        return proc
+
     try:
         _step([PY, "-m", "django", "migrate", "--noinput"], monolith_env, "migrating the monolith")
         _step(
@@ -109,6 +133,7 @@ def run_demo(args: argparse.Namespace) -> int:
             monolith_env,
             f"seeding the demo shop ({args.products} products; nothing is added twice)",
         )
+        background([PY, "-m", "extracted.catalog.consumer"], "catalog-events", catalog_env)
         _step(
             [
                 PY,
@@ -122,8 +147,13 @@ def run_demo(args: argparse.Namespace) -> int:
             catalog_env,
             "backfilling the catalog service's own database",
         )
+        if args.payments == "service":
+            background([PY, "-m", "extracted.payments.worker"], "payments-worker", payments_env)
+            background([PY, "-m", "django", "saga_consumer"], "saga", monolith_env)
+        background([PY, "-m", "django", "outbox_relay"], "relay", monolith_env)
     except ProcessFailed as err:
         print(err, file=sys.stderr)
+        _stop(started)
         return 1
 
     gunicorn = [PY, "-m", "gunicorn"]
@@ -171,7 +201,6 @@ def run_demo(args: argparse.Namespace) -> int:
         env=base_env,
         log_dir=logs,
     )
-    started: list[Process] = []
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
@@ -208,11 +237,26 @@ def run_demo(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for proc in reversed(started):
-            with contextlib.suppress(Exception):
-                proc.stop()
-        if started:
-            _say("stopped " + ", ".join(p.name for p in reversed(started)))
+        _stop(started)
+
+
+def _stop(started: list[Process]) -> None:
+    """Stop in reverse order: the proxy first, the consumers last (nothing left unread)."""
+    for proc in reversed(started):
+        with contextlib.suppress(Exception):
+            proc.stop()
+    if started:
+        _say("stopped " + ", ".join(p.name for p in reversed(started)))
+
+
+def _wait_output(proc: Process, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in proc.output():
+        if not proc.alive():
+            raise ProcessFailed(f"{proc.name} exited:\n{proc.output()}")
+        if time.monotonic() > deadline:
+            raise ProcessFailed(f"{proc.name} did not print {text!r} in {timeout:g}s")
+        time.sleep(0.1)  # polling a log file: there is no notification to wait for
 
 
 def _package_file(package: str, name: str) -> str:

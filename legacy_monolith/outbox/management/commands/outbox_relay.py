@@ -1,8 +1,9 @@
 """``python -m django outbox_relay [--once] [--broker URL]``: publish the outbox.
 
 Runs until SIGTERM/SIGINT (finishing the batch in hand), or with ``--once`` until no unsent
-row is left. Broker errors are logged and retried with a growing pause; nothing is marked sent
-that the broker did not take.
+row is left. Broker errors and database errors (the monolith's database restarting) are logged
+and retried with a growing pause, the one-relay lock taken again after a lost database
+connection; nothing is marked sent that the broker did not take.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, connections
 
 from legacy_monolith.outbox.broker import EXCHANGE_NAME, connect
 from legacy_monolith.outbox.relay import Relay, relay_lock
@@ -42,24 +44,44 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         relay = Relay(conn, exchange=opts["exchange"], batch_size=opts["batch_size"])
-        pause = opts["interval"]
-        with relay_lock():
-            self.stderr.write(f"outbox relay: publishing to {conn.as_uri()} ({opts['exchange']})")
-            while not stop.is_set():
-                try:
-                    sent = relay.publish_batch()
-                    pause = opts["interval"]
-                except conn.connection_errors + conn.channel_errors as err:
-                    self.stderr.write(f"outbox relay: broker error, retrying: {err!r}")
-                    relay.reset()
-                    pause = min(pause * 2, 5.0)
-                    stop.wait(pause)
-                    continue
-                if sent:
-                    self.stderr.write(f"outbox relay: published {sent} (total {relay.published})")
-                if sent == 0:
-                    if opts["once"]:
+        self.stderr.write(f"outbox relay: publishing to {conn.as_uri()} ({opts['exchange']})")
+        db_pause = opts["interval"]
+        while not stop.is_set():
+            try:
+                with relay_lock():  # taken again after a lost database connection
+                    if self._publish(relay, conn, opts, stop):
                         break
-                    stop.wait(pause)
+            except DatabaseError as err:
+                # the database went away (restart, failover): nothing was marked sent that the
+                # broker did not take; reconnect, take the lock again, carry on
+                self.stderr.write(f"outbox relay: database error, retrying: {err!r}")
+                connections.close_all()
+                db_pause = min(max(db_pause, opts["interval"]) * 2, 5.0)
+                stop.wait(db_pause)
+                continue
+            db_pause = opts["interval"]
         relay.conn.release()
         self.stdout.write(f'{{"published": {relay.published}}}')
+
+    def _publish(
+        self, relay: Relay, conn: Any, opts: dict[str, Any], stop: threading.Event
+    ) -> bool:
+        """Publish until stopped (False) or, with ``--once``, until nothing is unsent (True)."""
+        pause = opts["interval"]
+        while not stop.is_set():
+            try:
+                sent = relay.publish_batch()
+                pause = opts["interval"]
+            except conn.connection_errors + conn.channel_errors as err:
+                self.stderr.write(f"outbox relay: broker error, retrying: {err!r}")
+                relay.reset()
+                pause = min(pause * 2, 5.0)
+                stop.wait(pause)
+                continue
+            if sent:
+                self.stderr.write(f"outbox relay: published {sent} (total {relay.published})")
+            if sent == 0:
+                if opts["once"]:
+                    return True
+                stop.wait(pause)
+        return False

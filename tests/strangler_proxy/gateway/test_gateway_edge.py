@@ -328,3 +328,33 @@ def test_a_table_needing_a_missing_signing_key_is_refused_at_start_and_on_reload
         assert any("NO_SUCH_KEY_FOR_TESTS" in p for p in last["problems"])
         assert httpx.get(proxy.admin_url + "/table").json()["generation"] == 1
         assert httpx.get(proxy.url + "/echo").status_code == 200  # the last good table serves
+
+
+def test_a_redis_cache_is_shared_by_two_proxies(
+    tmp_path: Path, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess, redis_url: str
+) -> None:
+    name = f"shared-cache-{uuid.uuid4().hex[:12]}"  # entries of its own in the shared Redis
+    route = {
+        "name": name,
+        "match": {"prefix": "/products/"},
+        "mode": "extracted",
+        "to": "catalog",
+        "cache": {"ttl": 30},
+    }
+    settings = {"redis_url": redis_url, "cache": {"store": "redis"}}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    url = f"/products/{uuid.uuid4().hex}/cacheable?max_age=60"
+    with (
+        start(tmp_path / "a", legacy, catalog, [route], proxy=settings) as one,
+        start(tmp_path / "b", legacy, catalog, [route], proxy=settings) as two,
+        httpx.Client() as client,
+    ):
+        first = client.get(one.url + url)
+        assert first.headers["X-Strangler-Cache"] == "MISS"
+        other = client.get(two.url + url)
+        assert other.headers["X-Strangler-Cache"] == "HIT"  # stored by the other replica
+        assert other.json() == first.json()
+        purged = client.post(two.admin_url + "/cache/purge", params={"route": name}, headers=ADMIN)
+        assert purged.json()["purged"] == 1
+        assert client.get(one.url + url).headers["X-Strangler-Cache"] == "MISS"

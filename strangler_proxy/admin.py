@@ -72,7 +72,7 @@ async def _changes_need_token(request: web.Request, handler: Any) -> web.StreamR
     header = request.headers.get("Authorization")
     if _bearer(header, token):
         return await handler(request)  # type: ignore[no-any-return]
-    if request.path.startswith("/registry/"):
+    if request.match_info.handler in (_register, _deregister):
         return await handler(request)  # type: ignore[no-any-return]  # its own token check
     if not token:
         return web.json_response(

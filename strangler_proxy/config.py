@@ -235,10 +235,10 @@ class _Checker(GatewayReader):
                     "(where callers are resolved)",
                 )
             limit = route.rate_limit
-            if limit is not None and limit.key is LimitKey.USER and not identity:
+            if limit is not None and limit.key is not LimitKey.IP and not identity:
                 self.problem(
                     child(child(path, "rate_limit"), "key"),
-                    "key: user needs the table's identity: block (use token or ip)",
+                    f"key: {limit.key.value} needs the table's identity: block (or use ip)",
                 )
             if route.cache is not None and route.cache.personalised and not identity:
                 self.problem(

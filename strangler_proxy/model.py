@@ -253,12 +253,14 @@ class RoutingTable:
         return self.upstreams[name]
 
     def auth_for(self, route: Route | None) -> Auth:
-        """A route's ``auth``; not given: ``optional`` where a service may answer or get a copy
-        (shadow, canary, extracted) when the table has ``identity:``, else ``none``."""
+        """A route's ``auth``; not given: ``optional`` where a service may answer (canary,
+        extracted) when the table has ``identity:``, else ``none`` (shadow routes too: the
+        monolith answers there, so resolving would only delay the client; give ``auth:
+        optional`` when the service's copy needs the caller)."""
         if route is None:
             return Auth.NONE
         if route.auth is not None:
             return route.auth
-        if self.identity is None or route.mode is Mode.LEGACY:
+        if self.identity is None or route.mode in (Mode.LEGACY, Mode.SHADOW):
             return Auth.NONE
         return Auth.OPTIONAL

@@ -396,6 +396,7 @@ class Proxy:
         )
         x = _Exchange(active, route, decision.side, decision.target, request_id, client)
         x.trace_id = trace_id
+        x.trusted = bool(settings.trusted_proxies) and _trusted(client, settings)
         x.path = target
         if match.append_slash and decision.target is not active.default:
             return await self._finish(request, x, self._append_slash(request, x))
@@ -466,12 +467,14 @@ class Proxy:
         x.upstream_latency = time.perf_counter() - x.t0
         x.status = upstream_resp.status
         response = self._relay_head(request, upstream_resp, x)
-        keep = x.cache_capture(upstream_resp.status)
+        keep = x.cache_capture(request, upstream_resp)
         try:
             if isinstance(response, _OneWriteResponse):
                 body = await upstream_resp.read()
                 if x.links and route is not None and route.rewrite is not None:
-                    body = edge.public_links(body, response, x.target, request, route.rewrite.path)
+                    body = edge.public_links(
+                        body, response, x.target, request, route.rewrite.path, x.trusted
+                    )
                 await response.prepare(request)
                 await response.write_eof(body)
                 x.sent = len(body)
@@ -531,9 +534,13 @@ class Proxy:
         auth = gw.auth[route.name]
         caller: Caller | None = None
         identity = table.identity
+        unresolved = False  # credentials came, but who they name is not known
         if auth is not Auth.NONE and identity is not None:
             try:
-                base = active.balancers[identity.upstream].pick().url
+                runtime = active.balancers[identity.upstream]
+                if not runtime.breaker.allow():
+                    raise IdentityUnavailable(f"{identity.upstream}: circuit breaker open")
+                base = runtime.pick().url
                 answer = await self.holder.gateway.introspector.resolve(
                     self.session,
                     base,
@@ -548,6 +555,7 @@ class Proxy:
                 if auth is Auth.REQUIRED:
                     return await self._error(request, x, 503, "identity_unavailable")
                 answer = ANONYMOUS
+                unresolved = edge.has_credentials(request, identity)
             if isinstance(answer, Refused):  # the monolith's own 403 (CSRF), as it sent it
                 x.error = "identity_refused"
                 reply = edge.refusal(answer)
@@ -570,9 +578,12 @@ class Proxy:
                 headers[ASSERTION_HEADER] = gw.sign(
                     caller, x.request_id, audience, identity.assertion_ttl
                 )
+            x.caller = caller
         limit = route.rate_limit
         if limit is not None:
-            key = limit_key(limit.key, caller, request.headers.get("Authorization"), x.client)
+            # the client after trusted X-Forwarded-For (the first address of the chain we send)
+            client = headers["X-Forwarded-For"].partition(",")[0].strip() or x.client
+            key = limit_key(limit.key, caller, request.headers.get("Authorization"), client)
             verdict = await gw.limiter.allow(route.name, key, limit.rate, limit.burst)
             self.holder.gateway.count_limit(route.name, verdict.allowed)
             if not verdict.allowed:
@@ -586,12 +597,17 @@ class Proxy:
                 )
         x.params = params
         spec = route.cache
-        if spec is not None and gw.cache is not None and request.method in ("GET", "HEAD"):
+        cacheable = request.method in ("GET", "HEAD") and not unresolved
+        if spec is not None and gw.cache is not None and cacheable:
             x.cache_identity = (caller or ANONYMOUS).key if spec.personalised else None
+            # links and Location may name the address the client used: it is part of the key
+            rewrite = route.rewrite
+            if rewrite is not None and rewrite.public_links:
+                x.cache_target = edge.public_base(request, x.trusted) + x.path
             hit = await gw.cache.lookup(
                 route.name,
-                request.method,
-                x.path,
+                "GET",  # HEAD is answered from the GET's entry
+                x.cache_target or x.path,
                 request.headers.items(),
                 identity=x.cache_identity,
             )
@@ -605,17 +621,25 @@ class Proxy:
     def _layout(
         self, x: _Exchange, runtime: UpstreamRuntime, headers: CIMultiDict[str]
     ) -> tuple[str, CIMultiDict[str]]:
-        """The path and headers for ``runtime``: the route's rewrites when it is the service."""
+        """The path and headers for ``runtime``. To the route's own service: its rewrites, and
+        without the monolith's credentials when the caller was resolved at the edge (the
+        service gets the signed assertion instead)."""
         route = x.route
-        rewrite = route.rewrite if route is not None else None
-        if rewrite is None or runtime is x.active.default:
+        if route is None or route.to is None or (route.rewrite is None and x.caller is None):
             return x.path, headers
-        path = x.path
-        if rewrite.path is not None:
-            path = edge.rewrite_target(rewrite.path, path, x.params)
-        if rewrite.request_headers:
-            headers = headers.copy()
-            edge.rewrite_request_headers(headers, rewrite.request_headers)
+        if runtime is not x.active.balancers.get(route.to):
+            return x.path, headers
+        path, rewrite = x.path, route.rewrite
+        headers = headers.copy()
+        if x.caller is not None:
+            identity = x.active.table.identity
+            assert identity is not None
+            edge.drop_credentials(headers, identity)
+        if rewrite is not None:
+            if rewrite.path is not None:
+                path = edge.rewrite_target(rewrite.path, path, x.params)
+            if rewrite.request_headers:
+                edge.rewrite_request_headers(headers, rewrite.request_headers)
         return path, headers
 
     def _logged_out(self, request: web.BaseRequest, x: _Exchange) -> None:
@@ -626,22 +650,24 @@ class Proxy:
         key = credentials_key(
             request.headers.get("Authorization"), request.cookies.get(identity.session_cookie)
         )
-        if key is not None and self.holder.gateway.introspector.forget(key):
-            log.info("request %s: logout; cached identity dropped", x.request_id)
+        if key is not None and (dropped := self.holder.gateway.introspector.forget(key)):
+            log.info("request %s: logout; %d cached identities dropped", x.request_id, dropped)
 
     async def _keep(
         self, request: web.BaseRequest, x: _Exchange, response: web.StreamResponse, keep: _Capture
     ) -> None:
         """Offer the relayed answer to the route's cache (as the client got it)."""
         route, store = x.route, x.active.gateway.cache
-        if route is None or route.cache is None or store is None:
+        if route is None or route.cache is None or store is None or request.method != "GET":
             return
         stored = [(k, v) for k, v in response.headers.items() if not edge.is_decision(k)]
+        if not route.cache.personalised and not edge.shareable(request, x.caller, stored):
+            return  # an answer for one caller on a shared route
         try:
             await store.store(
                 route.name,
-                request.method,
-                x.path,
+                "GET",
+                x.cache_target or x.path,
                 request.headers.items(),
                 x.status,
                 stored,
@@ -751,16 +777,24 @@ class Proxy:
             drop = drop | {t.strip().lower() for t in conn.split(",")}
         for k, v in upstream_resp.raw_headers:
             name = k.decode("latin-1")
-            if name.lower() not in drop:
+            if name.lower() not in drop and not edge.is_decision(name):
                 headers.add(name, v.decode("latin-1"))
         length = upstream_resp.content_length
         small = length is not None and length <= SMALL_BODY
         route = x.route
         rewrite = route.rewrite if route is not None else None
-        if rewrite is not None and x.target is not x.active.default:
-            edge.rewrite_response(headers, rewrite, x.target, request)
+        if (
+            rewrite is not None
+            and route is not None
+            and route.to is not None
+            and x.target is x.active.balancers.get(route.to)
+        ):
+            edge.rewrite_response(headers, rewrite, x.target, request, x.trusted)
             # pagination links are rewritten in bodies of a known, bounded length
-            x.links = rewrite.public_links and request.method != "HEAD" and edge.has_links(headers)
+            links = rewrite.public_links and edge.has_links(headers)
+            if links and request.method == "HEAD":
+                headers.popall("Content-Length", None)  # the GET's body may differ in length
+            x.links = links and request.method != "HEAD"
             small = small or x.links
         self._decision_headers(headers, x)
         cls = _OneWriteResponse if small else _RelayResponse
@@ -883,6 +917,8 @@ class _Exchange:
         "active",
         "cache",
         "cache_identity",
+        "cache_target",
+        "caller",
         "client",
         "error",
         "fallback",
@@ -902,6 +938,7 @@ class _Exchange:
         "t0",
         "target",
         "trace_id",
+        "trusted",
         "upstream_latency",
     )
 
@@ -937,15 +974,26 @@ class _Exchange:
         self.cache: str | None = None  # "HIT" / "MISS" on cached routes
         self.cache_identity: str | None = None  # the cache key's caller (personalised)
         self.links = False  # the body's pagination links are made public
+        self.cache_target: str | None = None  # the cache key's target when it names the host
+        self.caller: Caller | None = None  # who the edge resolved (None: not resolved)
+        self.trusted = False  # the client is a trusted proxy (its X-Forwarded-* count)
 
-    def cache_capture(self, status: int) -> _Capture | None:
+    def cache_capture(
+        self, request: web.BaseRequest, upstream_resp: aiohttp.ClientResponse
+    ) -> _Capture | None:
         """A buffer for the route's cache when this answer may be kept."""
         route, store = self.route, self.active.gateway.cache
-        if self.cache != "MISS" or route is None or store is None:
+        if self.cache != "MISS" or route is None or route.cache is None or store is None:
             return None
-        if status not in CACHEABLE_STATUS:
+        if request.method != "GET" or upstream_resp.status not in CACHEABLE_STATUS:
             return None
-        return _Capture(self.active.table.settings.cache.max_entry_bytes)
+        limit = self.active.table.settings.cache.max_entry_bytes
+        length = upstream_resp.content_length
+        if length is not None and length > limit:
+            return None
+        if not edge.may_store(request, upstream_resp, route.cache):
+            return None
+        return _Capture(limit)
 
     def release(self) -> None:
         """The response is relayed: the instance has one request less in flight."""

@@ -4,13 +4,14 @@ plain function of the request, so the handler stays one straight line."""
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
 from ..upstreams import UpstreamRuntime
 from .cache import CachedResponse
-from .cachecontrol import not_modified, not_modified_headers
-from .identity import Refused
+from .cachecontrol import Headers, not_modified, not_modified_headers, storable_ttl, vary_names
+from .identity import Caller, Refused
 from .rewrite import (
     is_json_content_type,
     rewrite_links,
@@ -18,7 +19,7 @@ from .rewrite import (
     rewrite_response_headers,
     rewrite_target,
 )
-from .spec import PathRewrite, RewriteSpec
+from .spec import CacheSpec, IdentitySettings, PathRewrite, RewriteSpec
 
 __all__ = [
     "cached",
@@ -88,7 +89,7 @@ def cached(
     """A stored response for ``request`` (``now`` on the store's clock, for ``Age``): 304 when
     its ``If-None-Match`` matches."""
     headers = hit.headers_at(now)
-    if not_modified(request.headers.items(), hit.headers):
+    if hit.status == 200 and not_modified(request.headers.items(), hit.headers):
         resp = _answer(304, not_modified_headers(headers), b"", False)
     else:
         resp = _answer(hit.status, headers, hit.body, request.method == "HEAD")
@@ -96,23 +97,34 @@ def cached(
     return resp
 
 
-def public_base(request: web.BaseRequest) -> str:
-    """``scheme://host`` as the client addressed the proxy."""
+def public_base(request: web.BaseRequest, trusted: bool) -> str:
+    """``scheme://host`` as the client addressed the proxy; behind a trusted proxy (a TLS
+    terminator), as it says with ``X-Forwarded-Proto`` / ``X-Forwarded-Host``."""
     scheme = "https" if request.secure else "http"
-    return f"{scheme}://{request.host}"
+    host = request.host
+    if trusted:
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        scheme = proto if proto in ("http", "https") else scheme
+        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or host
+    return f"{scheme}://{host}"
 
 
-def _bases(runtime: UpstreamRuntime, request: web.BaseRequest) -> tuple[str, ...]:
+def _bases(runtime: UpstreamRuntime, request: web.BaseRequest, trusted: bool) -> tuple[str, ...]:
     """The addresses a service's links may name: its instances, and the public address (the
     proxy keeps ``Host``, so a service builds absolute links on it, in its own layout)."""
-    return (*(inst.url for inst in runtime.pool.instances), public_base(request))
+    return (*(inst.url for inst in runtime.pool.instances), public_base(request, trusted))
 
 
 def rewrite_response(
-    headers: CIMultiDict[str], spec: RewriteSpec, runtime: UpstreamRuntime, request: web.BaseRequest
+    headers: CIMultiDict[str],
+    spec: RewriteSpec,
+    runtime: UpstreamRuntime,
+    request: web.BaseRequest,
+    trusted: bool,
 ) -> None:
     """``Location`` to the public address and layout, then the route's header rewrites."""
-    rewrite_response_headers(headers, spec, _bases(runtime, request), public_base(request))
+    base = public_base(request, trusted)
+    rewrite_response_headers(headers, spec, _bases(runtime, request, trusted), base)
 
 
 def has_links(headers: CIMultiDict[str]) -> bool:
@@ -129,11 +141,62 @@ def public_links(
     runtime: UpstreamRuntime,
     request: web.BaseRequest,
     spec: PathRewrite | None,
+    trusted: bool,
 ) -> bytes:
     """``body`` with ``next`` / ``previous`` naming the public address and layout;
     Content-Length kept true."""
-    new = rewrite_links(body, _bases(runtime, request), public_base(request), spec)
+    base = public_base(request, trusted)
+    new = rewrite_links(body, _bases(runtime, request, trusted), base, spec)
     if new is None:
         return body
     response.headers["Content-Length"] = str(len(new))
     return new
+
+
+# -- what the cache may keep, and what a service never gets --------------------------------------
+_PER_CALLER = frozenset({"authorization", "cookie", "x-strangler-identity"})
+
+
+def has_credentials(request: web.BaseRequest, identity: IdentitySettings) -> bool:
+    return "Authorization" in request.headers or identity.session_cookie in request.cookies
+
+
+def shareable(request: web.BaseRequest, caller: Caller | None, headers: Headers) -> bool:
+    """Whether an answer on a route that is not ``personalised`` may be kept for everyone:
+    not when the service answered a resolved caller, nor when it says it varies by caller."""
+    if caller is not None and caller.active:
+        return False
+    return not _PER_CALLER.intersection(vary_names(headers))
+
+
+def may_store(
+    request: web.BaseRequest, upstream_resp: aiohttp.ClientResponse, spec: CacheSpec
+) -> bool:
+    """Decided on the headers, before any byte of the body is kept."""
+    ttl = storable_ttl(
+        upstream_resp.status,
+        request.headers.items(),
+        upstream_resp.headers.items(),
+        default_ttl=spec.default_ttl,
+        cap=spec.ttl,
+        personalised=spec.personalised,
+    )
+    return ttl > 0
+
+
+def drop_credentials(headers: CIMultiDict[str], identity: IdentitySettings) -> None:
+    """The monolith's credentials out of a request to a service (it gets the assertion):
+    ``Authorization`` and the session and CSRF cookies; other cookies stay."""
+    headers.popall("Authorization", None)
+    cookies = headers.popall("Cookie", None)
+    if not cookies:
+        return
+    private = (identity.session_cookie, identity.csrf_cookie)
+    for value in cookies:
+        kept = [
+            part
+            for part in value.split(";")
+            if part.strip() and part.split("=", 1)[0].strip() not in private
+        ]
+        if kept:
+            headers.add("Cookie", ";".join(kept).strip())

@@ -8,11 +8,13 @@ credentials (``Authorization`` and the ``Cookie`` header) and gets back who they
 
 Answers are kept ``cache_ttl`` seconds per credentials (a SHA-256 of the ``Authorization``
 value and the session cookie), negative ones too; a successful ``POST`` to a ``logout`` path
-drops the entry of the credentials it ended, so a logged-out token stops working at once on
-this proxy (other replicas: after at most ``cache_ttl``).
+drops the answers this process holds for that user (any of their tokens and sessions it has
+seen), so logged-out credentials stop working at once here (other processes and replicas:
+within ``cache_ttl``).
 
-Unsafe methods authenticated by a session cookie (a browser) are introspected with ``POST``
-and the request's ``Origin``, ``Referer``, ``X-CSRFToken`` and cookies, uncached: DRF's
+Unsafe methods with a session cookie and no ``Authorization: Token ...`` (a browser; DRF
+ignores other schemes, so such a request is session-authenticated) are introspected with
+``POST`` and the request's ``Origin``, ``Referer``, ``X-CSRFToken`` and cookies, uncached: DRF's
 ``SessionAuthentication`` then runs Django's own CSRF check, so a request the monolith would
 refuse with 403 is refused at the edge with the monolith's very answer, whichever upstream
 serves the route.
@@ -101,6 +103,7 @@ class Introspector:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._answers: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
+        self._by_user: dict[int | None, set[str]] = {}  # user id → keys of its answers
         self.counts: dict[str, int] = {}
 
     def _count(self, event: str) -> None:
@@ -112,9 +115,21 @@ class Introspector:
     def __len__(self) -> int:
         return len(self._answers)
 
-    def forget(self, key: str) -> bool:
-        """Drop the cached answer for these credentials (after a logout)."""
-        return self._answers.pop(key, None) is not None
+    def forget(self, key: str) -> int:
+        """After a logout with these credentials: drop their cached answer and every other
+        answer this process holds for the same user (the monolith's logout deletes the user's
+        token and ends the session); how many."""
+        found = self._answers.pop(key, None)
+        if found is None:
+            return 0
+        answer = found[1]
+        self._unindex(key, answer)
+        dropped = 1
+        if answer.active:
+            for other in self._by_user.pop(answer.user_id, set()):
+                if self._answers.pop(other, None) is not None:
+                    dropped += 1
+        return dropped
 
     async def resolve(
         self,
@@ -132,8 +147,14 @@ class Introspector:
         key = credentials_key(authorization, session_id)
         if key is None:
             return ANONYMOUS
-        # a browser's write: the monolith checks CSRF on a POST, never cached
-        browser_write = method not in ("GET", "HEAD", "OPTIONS", "TRACE") and not authorization
+        # a browser's write: DRF authenticates it by its session (any Authorization but
+        # "Token ..." is ignored there) and checks CSRF; asked with POST, never cached
+        token = authorization is not None and authorization.split(" ", 1)[0].lower() == "token"
+        browser_write = (
+            method not in ("GET", "HEAD", "OPTIONS", "TRACE")
+            and session_id is not None
+            and not token
+        )
         if not browser_write and settings.cache_ttl > 0:
             found = self._answers.get(key)
             if found is not None and found[0] > self.clock():
@@ -153,11 +174,24 @@ class Introspector:
             session, base_url, settings, "POST" if browser_write else "GET", call_headers
         )
         if isinstance(answer, Caller) and not browser_write and settings.cache_ttl > 0:
-            self._answers[key] = (self.clock() + settings.cache_ttl, answer)
-            self._answers.move_to_end(key)
-            while len(self._answers) > settings.cache_entries:
-                self._answers.popitem(last=False)
+            self._keep(key, answer, settings)
         return answer
+
+    def _keep(self, key: str, answer: Caller, settings: IdentitySettings) -> None:
+        self._answers[key] = (self.clock() + settings.cache_ttl, answer)
+        self._answers.move_to_end(key)
+        if answer.active:
+            self._by_user.setdefault(answer.user_id, set()).add(key)
+        while len(self._answers) > settings.cache_entries:
+            old, (_, gone) = self._answers.popitem(last=False)
+            self._unindex(old, gone)
+
+    def _unindex(self, key: str, answer: Caller) -> None:
+        keys = self._by_user.get(answer.user_id) if answer.active else None
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_user[answer.user_id]
 
     async def _ask(
         self,

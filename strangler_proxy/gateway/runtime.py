@@ -8,8 +8,8 @@ which routes have duties, each route's resolved ``auth``, the signing key.
 What is per process and what is shared (``--workers N`` runs N processes):
 
 - introspection answers: per process (each asks the monolith at most once per ``cache_ttl``
-  per credentials; a logout drops the entry in the process that saw it, the others keep it
-  until ``cache_ttl`` ends);
+  per credentials; a logout drops that user's answers in the process that saw it, the others
+  keep them until ``cache_ttl`` ends);
 - rate limits: per process, unless ``proxy.redis_url`` is set: then one budget for every
   process and replica;
 - the response cache: per process (``store: memory``) or shared (``store: redis``).
@@ -37,10 +37,12 @@ __all__ = ["Gateway", "TableGateway", "limit_key", "signing_key"]
 
 
 def limit_key(kind: LimitKey, caller: Caller | None, authorization: str | None, client: str) -> str:
-    """Whose bucket a request spends: ``user:7``, ``token:<sha256 prefix>`` or ``ip:1.2.3.4``."""
+    """Whose bucket a request spends: ``user:7``, ``token:<sha256 prefix>`` or ``ip:1.2.3.4``.
+    A token counts only once the edge knows it names an active user (made-up tokens would
+    each get a fresh bucket); otherwise the client address does."""
     if kind is LimitKey.USER and caller is not None and caller.active:
         return caller.key
-    if kind is LimitKey.TOKEN and authorization:
+    if kind is LimitKey.TOKEN and authorization and caller is not None and caller.active:
         digest = hashlib.sha256(authorization.encode("utf-8", "surrogateescape")).hexdigest()
         return f"token:{digest[:32]}"
     return f"ip:{client}"
@@ -133,11 +135,18 @@ class Gateway:
         if url is not None:
             # wall clock: every replica computes Age from the same stored_at
             store = RedisCacheStore(
-                self._client(url), max_entry_bytes=conf.max_entry_bytes, clock=time.time
+                self._client(url),
+                max_entry_bytes=conf.max_entry_bytes,
+                ttl_cap=_NO_CAP,
+                clock=time.time,
             )
         else:
             store = MemoryCacheStore(
-                ResponseCache(max_bytes=conf.max_bytes, max_entry_bytes=conf.max_entry_bytes)
+                ResponseCache(
+                    max_bytes=conf.max_bytes,
+                    max_entry_bytes=conf.max_entry_bytes,
+                    ttl_cap=_NO_CAP,  # each route's own ttl caps its entries
+                )
             )
         self._cache = (conf, url, store)
         return store
@@ -161,6 +170,9 @@ class Gateway:
         for client in self._redis.values():
             await client.aclose()
         self._redis.clear()
+
+
+_NO_CAP = 365 * 86400.0  # the stores' own cap stays out of the way of the routes' ttl
 
 
 def _has_duties(route: Route) -> bool:

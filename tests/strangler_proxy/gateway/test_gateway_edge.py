@@ -68,21 +68,22 @@ def test_rate_limit_answers_429_in_the_monoliths_format_and_recovers(
         assert metric(proxy, 'strangler_ratelimit_total{route="search",outcome="allowed"}') >= 3
 
 
-def test_rate_limit_is_per_client_key(
+def test_rate_limit_is_per_client_address_after_trusted_forwarding(
     tmp_path: Path, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess
 ) -> None:
     route = {
         "name": "api",
         "match": {"prefix": "/api/"},
         "mode": "legacy",
-        "rate_limit": {"rate": "1/min", "key": "token"},
+        "rate_limit": {"rate": "1/min", "key": "ip"},
     }
-    with start(tmp_path, legacy, catalog, [route]) as proxy, httpx.Client() as client:
-        ada, bob = {"Authorization": "Token ada"}, {"Authorization": "Token bob"}
-        assert client.get(proxy.url + "/api/x", headers=ada).status_code == 200
-        assert client.get(proxy.url + "/api/x", headers=ada).status_code == 429
-        assert client.get(proxy.url + "/api/x", headers=bob).status_code == 200
-        retry = client.get(proxy.url + "/api/x", headers=bob).headers["Retry-After"]
+    settings = {"trusted_proxies": ["127.0.0.1"]}  # a load balancer in front, on this host
+    with start(tmp_path, legacy, catalog, [route], proxy=settings) as proxy, httpx.Client() as c:
+        ada, bob = {"X-Forwarded-For": "10.0.0.1"}, {"X-Forwarded-For": "10.0.0.2"}
+        assert c.get(proxy.url + "/api/x", headers=ada).status_code == 200
+        assert c.get(proxy.url + "/api/x", headers=ada).status_code == 429
+        assert c.get(proxy.url + "/api/x", headers=bob).status_code == 200
+        retry = c.get(proxy.url + "/api/x", headers=bob).headers["Retry-After"]
         assert 55 <= int(retry) <= 60
 
 
@@ -358,3 +359,51 @@ def test_a_redis_cache_is_shared_by_two_proxies(
         purged = client.post(two.admin_url + "/cache/purge", params={"route": name}, headers=ADMIN)
         assert purged.json()["purged"] == 1
         assert client.get(one.url + url).headers["X-Strangler-Cache"] == "MISS"
+
+
+def test_cached_head_keeps_the_gets_length_and_the_host_is_part_of_a_rewritten_key(
+    tmp_path: Path, legacy: FakeUpstreamProcess, catalog: FakeUpstreamProcess
+) -> None:
+    routes = [
+        {
+            "name": "plain",
+            "match": {"prefix": "/plain/"},
+            "mode": "extracted",
+            "to": "catalog",
+            "cache": {"ttl": 30},
+        },
+        {
+            "name": "pages",
+            "match": {"prefix": "/pages/"},
+            "mode": "extracted",
+            "to": "catalog",
+            "cache": {"ttl": 30, "default_ttl": 30},
+            "rewrite": {"path": {"strip_prefix": "/pages/"}},
+        },
+    ]
+    with start(tmp_path, legacy, catalog, routes) as proxy, httpx.Client() as client:
+        url = f"{proxy.url}/plain/{uuid.uuid4().hex}/cacheable"
+        got = client.get(url)
+        head = client.head(url)
+        assert head.headers["X-Strangler-Cache"] == "HIT"
+        assert head.headers["Content-Length"] == str(len(got.content)) and head.content == b""
+        # a client naming another host must not leave its links for the next client
+        evil = client.get(proxy.url + "/pages/page?page=2", headers={"Host": "evil.example"})
+        assert evil.json()["next"].startswith("http://evil.example/pages/")
+        honest = client.get(proxy.url + "/pages/page?page=2")
+        assert honest.json()["next"] == f"{proxy.url}/pages/page?page=3"
+        assert client.get(proxy.url + "/pages/page?page=2").headers["X-Strangler-Cache"] == "HIT"
+
+
+def test_a_logout_drops_every_cached_answer_of_that_user() -> None:
+    from strangler_proxy.gateway.identity import Caller, Introspector
+    from strangler_proxy.gateway.spec import IdentitySettings
+
+    settings = IdentitySettings("legacy")
+    intro = Introspector(clock=lambda: 0.0)
+    ada, bob = Caller(True, 7, "ada"), Caller(True, 8, "bob")
+    for key, who in (("ada-token", ada), ("ada-session", ada), ("bob-token", bob)):
+        intro._keep(key, who, settings)
+    assert intro.forget("ada-token") == 2
+    assert len(intro) == 1 and intro.forget("ada-session") == 0
+    assert intro.forget("bob-token") == 1

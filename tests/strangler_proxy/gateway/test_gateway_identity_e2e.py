@@ -32,7 +32,7 @@ from extracted.payments.schema import ensure_schema
 from extracted.payments.service import make_apply
 from strangler_proxy.gateway.assertion import sign_assertion
 from strangler_proxy.testing import Process, free_port
-from strangler_proxy.testing.harness import ProxyProcess, table_yaml
+from strangler_proxy.testing.harness import FakeUpstreamProcess, ProxyProcess, table_yaml
 
 REPO = Path(__file__).resolve().parents[3]
 KEY = "k" * 40  # the signing key the proxy and the service share
@@ -86,7 +86,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         env={**os.environ, "PAYMENTS_DATABASE_URL": payments_db, "STRANGLER_IDENTITY_KEY": KEY},
         cwd=REPO,
     )  # fmt: skip
-    with monolith, catalog, payments_service:
+    with monolith, catalog, payments_service, FakeUpstreamProcess("echo") as echo:
         monolith.wait_http(f"http://127.0.0.1:{legacy_port}/healthz", status=200)
         catalog.wait_http(f"http://127.0.0.1:{catalog_port}/healthz", status=200)
         payments_service.wait_http(f"http://127.0.0.1:{payments_port}/sync/status", status=200)
@@ -96,6 +96,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
                 "legacy": f"http://127.0.0.1:{legacy_port}",
                 "catalog": catalog_url,
                 "payments": f"http://127.0.0.1:{payments_port}",
+                "echo": echo.url,
             },
             [
                 {
@@ -103,6 +104,27 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
                     "match": {"path": "/api/accounts/profile/", "methods": ["GET", "HEAD"]},
                     "mode": "legacy",
                     "cache": {"ttl": 60, "default_ttl": 60, "personalised": True},
+                },
+                {
+                    "name": "orders-cached-by-mistake",  # per user, but not personalised
+                    "match": {"prefix": "/api/orders/", "methods": ["GET"]},
+                    "mode": "legacy",
+                    "auth": "optional",
+                    "cache": {"ttl": 60, "default_ttl": 60},
+                },
+                {
+                    "name": "echo",
+                    "match": {"prefix": "/echo-service/"},
+                    "mode": "extracted",
+                    "to": "echo",
+                    "auth": "optional",
+                },
+                {
+                    "name": "limited",  # no such endpoint: the limit answers before it
+                    "match": {"prefix": "/api/limited/"},
+                    "mode": "legacy",
+                    "rate_limit": {"rate": "1/min", "key": "token"},
+                    "auth": "optional",
                 },
                 {
                     "name": "payments",
@@ -293,3 +315,59 @@ def test_a_personalised_cache_never_serves_one_users_answer_to_another(shop: Sho
         assert client.get("/api/accounts/profile/", headers=bob).json()["username"] == "bob-cached"
         anonymous = client.get("/api/accounts/profile/")
         assert anonymous.status_code == 401  # the monolith's own answer, not a cached profile
+
+
+def test_rate_limits_by_token_count_only_tokens_the_monolith_knows(shop: Shop) -> None:
+    with httpx.Client(base_url=shop.proxy.url) as client:
+        ada = {"Authorization": f"Token {register(client, 'ada-limited')}"}
+        bob = {"Authorization": f"Token {register(client, 'bob-limited')}"}
+        assert client.get("/api/limited/x", headers=ada).status_code == 404  # allowed
+        assert client.get("/api/limited/x", headers=ada).status_code == 429
+        assert client.get("/api/limited/x", headers=bob).status_code == 404
+        # made-up tokens do not get a bucket each: they spend the client address's
+        assert client.get("/api/limited/x", headers={"Authorization": "Token a"}).status_code == 404
+        limited = client.get("/api/limited/x", headers={"Authorization": "Token b"})
+        assert limited.status_code == 429
+
+
+def test_a_shared_cache_never_keeps_an_answer_made_for_one_caller(shop: Shop) -> None:
+    with httpx.Client(base_url=shop.proxy.url) as client:
+        ada = {"Authorization": f"Token {register(client, 'ada-orders')}"}
+        bob = {"Authorization": f"Token {register(client, 'bob-orders')}"}
+        [product] = client.get("/api/products/", params={"page_size": 1}).json()["results"]
+        placed = client.post(
+            "/api/orders/", json={"lines": [{"product": product["id"], "quantity": 1}]}, headers=ada
+        )
+        assert placed.status_code == 201, placed.text
+        first = client.get("/api/orders/", headers=ada)
+        assert first.json()["count"] == 1 and first.headers["X-Strangler-Cache"] == "MISS"
+        assert client.get("/api/orders/", headers=ada).headers["X-Strangler-Cache"] == "MISS"
+        theirs = client.get("/api/orders/", headers=bob)
+        assert theirs.json()["count"] == 0  # never ada's list
+
+
+def test_services_get_the_assertion_not_the_monoliths_credentials(shop: Shop) -> None:
+    with httpx.Client(base_url=shop.proxy.url) as client:
+        token = register(client, "ada-echo")
+        seen = client.get(
+            "/echo-service/x",
+            headers={
+                "Authorization": f"Token {token}",
+                "Cookie": "sessionid=abc; theme=dark; csrftoken=def",
+            },
+        ).json()
+    names = {k.lower(): v for k, v in seen["headers"]}
+    assert "authorization" not in names
+    assert names["cookie"] == "theme=dark"
+    assert names["x-strangler-identity"].count(".") == 2  # a JWT
+
+
+def test_a_browser_write_with_a_basic_authorization_is_still_csrf_checked(shop: Shop) -> None:
+    """DRF ignores ``Authorization: Basic``; the session authenticates, so CSRF applies."""
+    with httpx.Client(base_url=shop.proxy.url) as browser:
+        session_login(browser)
+        refused = browser.patch(
+            "/api/products/5/", json={"name": "x"}, headers={"Authorization": "Basic YTpi"}
+        )
+        assert refused.status_code == 403
+        assert refused.json()["detail"].startswith("CSRF Failed")

@@ -2,13 +2,17 @@
 
 Always redacted:
 
-* headers ``Authorization``, ``Proxy-Authorization``, ``X-CSRFToken`` (whole value);
+* headers ``Authorization``, ``Proxy-Authorization``, ``X-CSRFToken``, ``X-Api-Key`` and the
+  proxy's own ``X-Strangler-Identity`` assertion (whole value);
   ``Cookie`` and ``Set-Cookie`` keep cookie names and attributes, never values:
   ``sessionid=abc; csrftoken=x`` → ``sessionid=[redacted]; csrftoken=[redacted]``;
 * JSON bodies: the keys ``csrfmiddlewaretoken`` and ``csrftoken`` at any depth, plus the
   route's ``redact`` paths (``CompareRules.redact``);
 * other bodies (HTML forms, form-encoded text): ``csrfmiddlewaretoken`` / ``csrftoken`` values;
-* the values of differences at (or containing) those paths and headers.
+* the values of differences at (or containing) those paths and headers;
+* query parameters of the request target whose names say they carry a secret (``token``,
+  ``access_token``, ``api_key``, ``password``, ``signature``, ... — see ``SECRET_PARAMS``):
+  ``/api/x/?token=abc&page=2`` → ``/api/x/?token=[redacted]&page=2``.
 
     >>> redact_headers((("Authorization", "Token s3cret"), ("Accept", "*/*")))
     (('Authorization', '[redacted]'), ('Accept', '*/*'))
@@ -21,6 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
+from urllib.parse import unquote_plus
 
 from ._paths import Pattern, Segment, compile_pattern
 from ._types import Captured, Comparison, Difference, ShadowResult
@@ -32,10 +37,21 @@ __all__ = [
     "redact_body",
     "redact_headers",
     "redact_result",
+    "redact_target",
 ]
 
 REDACTED = "[redacted]"
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-csrftoken"})
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-csrftoken", "x-api-key", "x-strangler-identity"}
+)
+# query parameter names (lower case, "-" read as "_") whose values are never stored
+SECRET_PARAMS = frozenset(
+    {
+        "token", "access_token", "refresh_token", "id_token", "auth", "auth_token",
+        "api_key", "apikey", "key", "secret", "client_secret", "password", "passwd",
+        "signature", "sig", "session", "sessionid", "csrftoken", "csrfmiddlewaretoken", "code",
+    }
+)  # fmt: skip
 _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
 ALWAYS_REDACTED_PATHS = ("$..csrfmiddlewaretoken", "$..csrftoken")
 # name="csrfmiddlewaretoken" value="…", csrfmiddlewaretoken=…, "csrftoken": "…"
@@ -122,10 +138,27 @@ def redact_comparison(comparison: Comparison, paths: Iterable[str] = ()) -> Comp
     return replace(comparison, differences=diffs)
 
 
+def redact_target(target: str) -> str:
+    """``target`` (path and query, as sent) with the values of secret query parameters
+    replaced; the rest, percent-encoding included, stays byte for byte."""
+    path, sep, query = target.partition("?")
+    if not sep or not query:
+        return target
+    parts = query.split("&")
+    changed = False
+    for i, part in enumerate(parts):
+        name, eq, _ = part.partition("=")
+        if eq and unquote_plus(name).lower().replace("-", "_") in SECRET_PARAMS:
+            parts[i] = f"{name}={REDACTED}"
+            changed = True
+    return f"{path}?{'&'.join(parts)}" if changed else target
+
+
 def redact_result(result: ShadowResult) -> ShadowResult:
     """Everything secret in ``result`` replaced by ``[redacted]``; uses ``result.redact``."""
     return replace(
         result,
+        target=redact_target(result.target),
         request_headers=redact_headers(result.request_headers),
         primary=_redact_side(result.primary, result.redact),
         shadow=_redact_side(result.shadow, result.redact),

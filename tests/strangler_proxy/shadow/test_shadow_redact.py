@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from strangler_proxy.shadow import CompareRules, ShadowResult, redact_result
 from strangler_proxy.shadow._fakes import json_side, make_result
-from strangler_proxy.shadow.redact import REDACTED, redact_body, redact_headers
+from strangler_proxy.shadow.redact import REDACTED, redact_body, redact_headers, redact_target
 
 SECRETS = ("tok-SECRET1", "sess-SECRET2", "csrf-SECRET3", "form-SECRET4", "body-SECRET5")
 
@@ -81,3 +83,28 @@ def test_a_result_keeps_no_secret_anywhere() -> None:
     for secret in (*SECRETS, "4111", "4222", "other-SECRET5"):
         assert secret not in text
     assert "Accept" in text and "application/json" in text
+
+
+@pytest.mark.parametrize(
+    ("target", "stored"),
+    [
+        ("/api/x/", "/api/x/"),
+        ("/api/x/?page=2", "/api/x/?page=2"),
+        ("/api/x/?token=abc&page=2", "/api/x/?token=[redacted]&page=2"),
+        ("/api/x/?Access-Token=abc", "/api/x/?Access-Token=[redacted]"),
+        ("/api/x/?api%5Fkey=s3cret&q=a%20b", "/api/x/?api%5Fkey=[redacted]&q=a%20b"),
+        ("/api/x/?password", "/api/x/?password"),  # no value to hide
+        ("/api/x/?tokenizer=1", "/api/x/?tokenizer=1"),
+    ],
+)
+def test_secret_query_parameters_are_redacted(target: str, stored: str) -> None:
+    assert redact_target(target) == stored
+
+
+def test_the_identity_assertion_is_never_stored() -> None:
+    headers = (("X-Strangler-Identity", "eyJ.eyJ.sig"), ("X-Api-Key", "k"), ("Accept", "*/*"))
+    assert redact_headers(headers) == (
+        ("X-Strangler-Identity", "[redacted]"),
+        ("X-Api-Key", "[redacted]"),
+        ("Accept", "*/*"),
+    )

@@ -1,7 +1,8 @@
 """The proxy's own benchmark: direct vs the kit's proxy vs nginx, in one run, on 127.0.0.1.
 
     python -m loadtests.bench_proxy [--duration 10] [--connections 32] [--rounds 3]
-                                    [--only fast|django] [--workers 1,2]
+                                    [--only fast|django|shadow] [--workers 1,2]
+                                    [--quick] [--bare] [--tree LABEL=DIR ...]
 
 Starts a fast upstream (nginx serving 1 KiB of JSON) and the demo monolith (gunicorn, gthread),
 and in front of each: the kit's proxy (normal routing, access log on, to a file) and nginx
@@ -14,6 +15,17 @@ per request (from /proc, user + system) and peak memory; then the ratios to dire
 nginx. Runs are alternated (A B C, A B C, ...) and medians reported, so a background hiccup
 hits every target alike. Record results in migration_playbook/reference/benchmarks.md with the
 command line that produced them.
+
+For work on the proxy's own cost:
+
+* ``--quick``: the fast upstream only, 5 s runs, 5 rounds, no direct or nginx row (what a change
+  to the hot path is judged by: the proxy's CPU µs per request, which stays comparable while
+  the machine is busy; req/s does not);
+* ``--bare``: adds "bare aiohttp", a proxy of a dozen lines (aiohttp's low-level server, one
+  ``ClientSession``, headers copied, body read whole): the floor the kit's proxy is measured
+  against;
+* ``--tree LABEL=DIR`` (repeatable): adds a kit proxy started from another source tree (a copy
+  of the repository, e.g. before a change), so before and after run alternated in one run.
 """
 
 from __future__ import annotations
@@ -58,6 +70,32 @@ class Target:
     url: str
     pids: list[int] = field(default_factory=list)  # processes whose CPU is the proxy's
     samples: list[Sample] = field(default_factory=list)
+
+
+# the floor: aiohttp's server and client with nothing of the kit's in between
+BARE_PROXY = """
+import sys, aiohttp, uvloop
+from aiohttp import web
+from yarl import URL
+HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"}
+async def main():
+    upstream, port = sys.argv[1], int(sys.argv[2])
+    session = aiohttp.ClientSession(auto_decompress=False,
+        connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar())
+    async def handle(request):
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP]
+        async with session.request(request.method, URL(upstream + request.raw_path,
+                encoded=True), headers=headers, allow_redirects=False) as r:
+            body = await r.read()
+            out = [(k, v) for k, v in r.headers.items() if k.lower() not in HOP]
+            return web.Response(status=r.status, body=body, headers=out)
+    runner = web.ServerRunner(web.Server(handle, access_log=None))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print("ready", flush=True)
+    await __import__("asyncio").Event().wait()
+uvloop.run(main())
+"""
 
 
 def _cpu_ticks(pids: list[int]) -> int:
@@ -146,6 +184,53 @@ def proxy_server(port: int, upstream: str, name: str) -> str:
     )
 
 
+def _kit_target(
+    label: str,
+    folder: Path,
+    procs: list[Process],
+    upstream: str,
+    path: str,
+    workers: int = 1,
+    tree: str | None = None,
+) -> Target:
+    """Start the kit's proxy (from ``tree`` when given) in front of ``upstream``."""
+    kit_port, admin = free_port(), free_port()
+    table = kit_table(folder, f"http://{upstream}", kit_port, admin)
+    argv = [
+        sys.executable,
+        "-m",
+        "strangler_proxy",
+        "proxy",
+        "--config",
+        str(table),
+        "--access-log",
+        str(folder / f"access-{kit_port}.log"),
+    ]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [tree, env.get("PYTHONPATH")]))
+    # python -m puts the working folder first on sys.path: run a tree's proxy from inside it
+    kit = Process(argv, name=f"kit-{kit_port}", env=env, cwd=tree).start()
+    procs.append(kit)
+    kit.wait_http(f"http://127.0.0.1:{admin}/healthz", status=200)
+    assert kit.popen is not None
+    pids = [kit.popen.pid, *_children(kit.popen.pid)]
+    return Target(label, f"http://127.0.0.1:{kit_port}{path}", pids)
+
+
+def _bare_target(procs: list[Process], upstream: str, path: str) -> Target:
+    port = free_port()
+    bare = Process(
+        [sys.executable, "-c", BARE_PROXY, f"http://{upstream}", str(port)], name="bare-aiohttp"
+    ).start()
+    procs.append(bare)
+    bare.wait_http(f"http://127.0.0.1:{port}{path}", status=200)
+    assert bare.popen is not None
+    return Target("bare aiohttp", f"http://127.0.0.1:{port}{path}", [bare.popen.pid])
+
+
 def kit_table(
     folder: Path, legacy: str, port: int, admin: int, *, mode: str = "canary", shadow: str = ""
 ) -> Path:
@@ -171,8 +256,9 @@ def kit_table(
 
 def report(group: str, targets: list[Target]) -> None:
     print(f"\n== {group}: medians of {len(targets[0].samples)} alternated runs ==")
-    head = f"{'target':<22}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}"
-    print(head + f"{'x direct':>10}{'x nginx':>9}")
+    head = f"{'target':<28}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}"
+    first = "direct" if any(t.name == "direct" for t in targets) else "1st row"
+    print(head + f"{'x ' + first:>10}{'x nginx':>9}")
     med: dict[str, tuple[float, float, float, float | None]] = {}
     for t in targets:
         cpu = [s.cpu_us_per_req for s in t.samples if s.cpu_us_per_req is not None]
@@ -186,11 +272,11 @@ def report(group: str, targets: list[Target]) -> None:
     direct = med.get("direct", med[targets[0].name])[0]
     nginx = med.get("nginx", (0.0, 0.0, 0.0, None))[0]
     for t in targets:
-        rps, p50, p99, cpu = med[t.name]
-        cpu_s = f"{cpu:.0f}" if cpu is not None else "-"
+        rps, p50, p99, cpu_med = med[t.name]
+        cpu_s = f"{cpu_med:.0f}" if cpu_med is not None else "-"
         xd = f"{rps / direct:.2f}" if direct else "-"
         xn = f"{rps / nginx:.2f}" if nginx else "-"
-        print(f"{t.name:<22}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{cpu_s:>12}{xd:>10}{xn:>9}")
+        print(f"{t.name:<28}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{cpu_s:>12}{xd:>10}{xn:>9}")
     for t in targets:
         if t.pids:
             print(f"  peak memory {t.name}: {_peak_rss_mib(t.pids):.1f} MiB")
@@ -198,12 +284,39 @@ def report(group: str, targets: list[Target]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (10)")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, help="alternated rounds (3)")
     parser.add_argument("--only", choices=["fast", "django", "shadow"])
-    parser.add_argument("--workers", default="1", help="kit proxy worker counts, e.g. 1,2")
+    parser.add_argument(
+        "--workers", default="1", help="kit proxy worker counts, e.g. 1,2 (0: only --tree ones)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fast upstream only, no direct and nginx rows; --duration 5 --rounds 5 by default",
+    )
+    parser.add_argument("--bare", action="store_true", help="add a bare aiohttp proxy")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="add a kit proxy run from another source tree (repeatable)",
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.only = args.only or "fast"
+        args.duration = 5 if args.duration is None else args.duration
+        args.rounds = 5 if args.rounds is None else args.rounds
+    args.duration = 10 if args.duration is None else args.duration
+    args.rounds = 3 if args.rounds is None else args.rounds
+    trees: list[tuple[str, str]] = []
+    for spec in args.tree:
+        label, sep, tree = spec.partition("=")
+        if not sep or not label or not tree:
+            parser.error("--tree takes LABEL=DIR")
+        trees.append((label, str(Path(tree).resolve())))
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk): nothing measured", file=sys.stderr)
         return 2
@@ -212,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if nginx_bin is None:
         print("nginx is not installed (apt-get install nginx-light): nginx rows skipped")
-    workers = [int(w) for w in args.workers.split(",")]
+    workers = [n for w in args.workers.split(",") if (n := int(w)) > 0]  # 0: none
     with tempfile.TemporaryDirectory(prefix="strangler-bench-") as tmp:
         folder = Path(tmp)
         folder.chmod(0o755)  # nginx workers run as an unprivileged user
@@ -226,10 +339,27 @@ def main(argv: list[str] | None = None) -> int:
             if args.only in (None, "shadow"):
                 groups.append(("shadow cost (fast upstream)", "/api/products/7/"))
             for group, path in groups:
-                targets = _start_group(group, path, folder, procs, nginx_bin, workers)
+                targets = _start_group(
+                    group,
+                    path,
+                    folder,
+                    procs,
+                    nginx_bin,
+                    workers,
+                    bare=args.bare,
+                    trees=trees,
+                    nginx_row=not args.quick,
+                )
                 for _ in range(args.rounds):
                     for t in targets:
-                        t.samples.append(run_wrk(t.url, args.duration, args.connections, t.pids))
+                        sample = run_wrk(t.url, args.duration, args.connections, t.pids)
+                        t.samples.append(sample)
+                        cpu = sample.cpu_us_per_req
+                        print(
+                            f"  {t.name}: {sample.rps:.0f} req/s"
+                            + (f", {cpu:.0f} us/req" if cpu is not None else ""),
+                            flush=True,
+                        )
                 report(group, targets)
         finally:
             for proc in reversed(procs):
@@ -294,7 +424,12 @@ def _start_group(
     procs: list[Process],
     nginx_bin: str | None,
     workers: list[int],
+    *,
+    bare: bool = False,
+    trees: list[tuple[str, str]] | None = None,
+    nginx_row: bool = True,
 ) -> list[Target]:
+    trees = trees or []
     if group.startswith(("fast", "shadow")):
         port = free_port()
         (folder / "api" / "products" / "7").mkdir(parents=True, exist_ok=True)
@@ -344,30 +479,15 @@ def _start_group(
     upstream = f"127.0.0.1:{port}"
     if group.startswith("shadow"):
         return _shadow_targets(folder, procs, upstream, path)
-    targets = [Target("direct", f"http://{upstream}{path}")]
+    targets = [] if not nginx_row else [Target("direct", f"http://{upstream}{path}")]
+    if bare:
+        targets.append(_bare_target(procs, upstream, path))
+    for label, tree in trees:
+        targets.append(_kit_target(label, folder, procs, upstream, path, tree=tree))
     for n in workers:
-        kit_port, admin = free_port(), free_port()
-        table = kit_table(folder, f"http://{upstream}", kit_port, admin)
-        argv = [
-            sys.executable,
-            "-m",
-            "strangler_proxy",
-            "proxy",
-            "--config",
-            str(table),
-            "--access-log",
-            str(folder / f"access-{kit_port}.log"),
-        ]
-        if n > 1:
-            argv += ["--workers", str(n)]
-        kit = Process(argv, name=f"kit-{n}").start()
-        procs.append(kit)
-        kit.wait_http(f"http://127.0.0.1:{admin}/healthz", status=200)
-        assert kit.popen is not None
-        pids = [kit.popen.pid, *_children(kit.popen.pid)]
         label = "kit proxy" if n == 1 else f"kit proxy x{n} workers"
-        targets.append(Target(label, f"http://127.0.0.1:{kit_port}{path}", pids))
-    if nginx_bin is not None:
+        targets.append(_kit_target(label, folder, procs, upstream, path, n))
+    if nginx_bin is not None and nginx_row:
         nport = free_port()
         sub = folder / f"nginx-{nport}"
         sub.mkdir()

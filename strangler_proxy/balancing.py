@@ -90,7 +90,12 @@ class Pool:
         """An eligible instance; ``avoid`` (the one that just failed) only if nothing else is."""
         instances = self.instances
         now = self.clock()
-        eligible = [i for i in instances if i.eligible(now) and i is not avoid]
+        if len(instances) == 1 and avoid is None:  # the common case: one instance, in order
+            only = instances[0]
+            if only.healthy and only.ejected_until <= now:
+                self._next += 1
+                return only
+        eligible = [i for i in instances if i.healthy and i.ejected_until <= now and i is not avoid]
         if not eligible:
             # everybody is out: better try the one that has rested longest than fail outright
             others = [i for i in instances if i is not avoid] or instances

@@ -45,6 +45,7 @@ class CircuitBreaker:
         self.on_change = on_change
         self.state = BreakerState.CLOSED
         self._calls: deque[bool] = deque(maxlen=settings.window)
+        self._failed = 0  # the False entries of _calls, kept as they come and go
         self._opened_at = 0.0
         self._trials_in_flight = 0
         self._trial_successes = 0
@@ -60,6 +61,7 @@ class CircuitBreaker:
             self._trial_successes = 0
         else:
             self._calls.clear()
+            self._failed = 0
         if self.on_change is not None:
             self.on_change(old, state)
 
@@ -89,11 +91,15 @@ class CircuitBreaker:
             return
         if self.state is BreakerState.OPEN:
             return  # a call admitted before the breaker opened
-        self._calls.append(success)
-        if len(self._calls) < self.settings.minimum_calls:
+        calls = self._calls
+        if len(calls) == calls.maxlen and not calls[0]:
+            self._failed -= 1  # the oldest call, a failure, leaves the window
+        calls.append(success)
+        if not success:
+            self._failed += 1
+        if len(calls) < self.settings.minimum_calls:
             return
-        failed = self._calls.count(False)
-        if failed * 100 >= self.settings.failure_rate * len(self._calls):
+        if self._failed * 100 >= self.settings.failure_rate * len(calls):
             self._move(BreakerState.OPEN)
 
     @property
@@ -101,4 +107,4 @@ class CircuitBreaker:
         """Percent of failed calls in the current window (0 when empty)."""
         if not self._calls:
             return 0.0
-        return self._calls.count(False) * 100 / len(self._calls)
+        return self._failed * 100 / len(self._calls)

@@ -28,11 +28,18 @@ __all__ = ["normalize_path", "request_problem"]
 
 def request_problem(request: web.BaseRequest) -> str | None:
     """A reason code when the request must be refused with 400, else ``None``."""
-    te = request.headers.get("Transfer-Encoding")
-    if te is not None and te.strip().lower() != "chunked":
-        return "bad_transfer_encoding"
     raw = request.raw_headers
-    if any(b"_" in k for k, _ in raw):
+    underscore = framing = False
+    for k, _ in raw:  # one pass over the raw names; a clean request ends with it
+        if b"_" in k:
+            underscore = True
+        elif len(k) == 17 and k.lower() == b"transfer-encoding":
+            framing = True
+    if framing:
+        te = request.headers.get("Transfer-Encoding")
+        if te is not None and te.strip().lower() != "chunked":
+            return "bad_transfer_encoding"
+    if underscore:
         seen: dict[bytes, bytes] = {}
         for k, _ in raw:
             folded = k.lower().replace(b"_", b"-")

@@ -32,26 +32,48 @@ RECENT_MINUTES = 5
 
 class RecentWindow:
     """Counts over the last :data:`RECENT_MINUTES` minutes, in one-minute buckets (what
-    ``strangler status`` shows as "traffic in the last minutes")."""
+    ``strangler status`` shows as "traffic in the last minutes").
+
+    The request path adds to the current minute's counts only; the minute rolls over, old
+    minutes are forgotten and the sums are made when ``collect`` is asked (at scrape time)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self.buckets: dict[Labels, dict[int, float]] = {}
+        self.minute = -(2**62)  # the current minute's number
+        self.current: dict[Labels, float] = {}  # its counts
+        self.past: dict[int, dict[Labels, float]] = {}  # earlier minutes still in the window
+        self.seen: dict[Labels, None] = {}  # every label set counted so far (reported as 0)
+
+    def _roll(self, minute: int) -> None:
+        if self.current:
+            self.past[self.minute] = self.current
+            self.seen.update(dict.fromkeys(self.current))
+        self.current = {}
+        self.minute = minute
+        for old in [m for m in self.past if m <= minute - RECENT_MINUTES]:
+            del self.past[old]
 
     def inc(self, labels: Labels, amount: float = 1.0) -> None:
         minute = int(self.clock() // 60)
-        per_minute = self.buckets.setdefault(labels, {})
-        per_minute[minute] = per_minute.get(minute, 0.0) + amount
-        if len(per_minute) > RECENT_MINUTES + 1:
-            for old in [m for m in per_minute if m <= minute - RECENT_MINUTES]:
-                del per_minute[old]
+        if minute != self.minute:
+            self._roll(minute)
+        current = self.current
+        current[labels] = current.get(labels, 0.0) + amount
 
     def collect(self) -> dict[Labels, float]:
         since = int(self.clock() // 60) - RECENT_MINUTES
-        return {
-            labels: sum(v for m, v in per_minute.items() if m > since)
-            for labels, per_minute in self.buckets.items()
-        }
+        out = dict.fromkeys(self.seen, 0.0)
+        for minute, counts in (*self.past.items(), (self.minute, self.current)):
+            if minute > since:
+                for labels, n in counts.items():
+                    out[labels] = out.get(labels, 0.0) + n
+            else:
+                for labels in counts:
+                    out.setdefault(labels, 0.0)
+        return out
+
+
+_STATUS_CLASS = {code: f"{code // 100}xx" for code in range(100, 1000)}
 
 
 class ProxyMetrics:
@@ -137,9 +159,11 @@ class ProxyMetrics:
     # -- subscribers --------------------------------------------------------------------------
     def on_request(self, e: RequestCompleted) -> None:
         route = e.route or "(default)"
-        status_class = f"{e.status // 100}xx" if e.status else "none"
-        self.requests.inc((route, e.mode, e.upstream, status_class))
-        self.recent_requests.inc((route, e.mode, e.upstream, status_class))
+        status = e.status
+        status_class = _STATUS_CLASS.get(status) or (f"{status // 100}xx" if status else "none")
+        key = (route, e.mode, e.upstream, status_class)
+        self.requests.inc(key)
+        self.recent_requests.inc(key)
         self.duration.observe((route,), e.duration)
         if e.upstream_latency is not None:
             self.upstream_duration.observe((e.upstream,), e.upstream_latency)

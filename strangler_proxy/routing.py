@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from .model import MatchSpec, Route, RoutingTable
 
@@ -77,10 +78,21 @@ class RouteMatch:
 
 
 NO_ROUTE = RouteMatch(None)
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
 
 class _Compiled:
-    __slots__ = ("exact", "headers", "methods", "prefix", "rank", "regex", "route", "slashless")
+    __slots__ = (
+        "exact",
+        "headers",
+        "matched",
+        "methods",
+        "prefix",
+        "rank",
+        "regex",
+        "route",
+        "slashless",
+    )
 
     def __init__(self, route: Route, order: int) -> None:
         spec: MatchSpec = route.match
@@ -105,6 +117,8 @@ class _Compiled:
                 self.slashless = spec.prefix[:-1]
             kind, weight = 1, (-len(spec.prefix), 0)
         self.rank = (kind, *weight, -len(self.headers), 0 if self.methods else 1, order)
+        # the answer for a match without parameters (an exact path or a prefix), made once
+        self.matched = RouteMatch(route, _NO_PARAMS)
 
     def path_match(self, path: str) -> Mapping[str, str] | None:
         if self.exact is not None:
@@ -154,9 +168,22 @@ class Router:
         ``headers`` is case-insensitive (aiohttp's ``CIMultiDictProxy``) or lower-cased.
         """
         for c in self._routes:
-            params = c.path_match(path)
-            if params is not None and c.other_conditions(method, headers):
-                return RouteMatch(c.route, params)
+            # c.path_match(path) and c.other_conditions(...), written out: this runs per request
+            found = None
+            if c.exact is not None:
+                if path != c.exact:
+                    continue
+            elif c.regex is not None:
+                found = c.regex.fullmatch(path)
+                if found is None:
+                    continue
+            elif not path.startswith(c.prefix):  # type: ignore[arg-type]
+                continue
+            if c.methods and method not in c.methods:
+                continue
+            if c.headers and not c.other_conditions(method, headers):
+                continue
+            return c.matched if found is None else RouteMatch(c.route, found.groupdict())
         if not path.endswith("/"):
             for c in self._slash_routes:
                 params = c.slash_match(path)

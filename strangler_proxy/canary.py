@@ -15,6 +15,8 @@ the keys whose hash lies between the two boundaries; everybody else stays where 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 __all__ = ["boundary", "in_canary", "murmurhash2"]
 
 _M = 0x5BD1E995
@@ -53,10 +55,22 @@ def boundary(weight_percent: float) -> int:
     return hundredths * 0xFFFFFFFF // 10000
 
 
+# the same sticky keys (tokens, session cookies, client addresses) come back request after
+# request: their hashes and the few weights in use are remembered
+@lru_cache(maxsize=4096)
+def _hash(key: bytes) -> int:
+    return murmurhash2(key)
+
+
+@lru_cache(maxsize=256)
+def _boundary(weight_percent: float) -> int:
+    return boundary(weight_percent)
+
+
 def in_canary(key: bytes, weight_percent: float) -> bool:
     """True when ``key`` falls in the first ``weight_percent`` of the hash space."""
     if weight_percent <= 0:
         return False
     if weight_percent >= 100:
         return True
-    return murmurhash2(key) < boundary(weight_percent)
+    return _hash(key) < _boundary(weight_percent)

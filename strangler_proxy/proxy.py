@@ -20,10 +20,8 @@ Faithfulness rules (each covered by ``tests/strangler_proxy/test_forwarding.py``
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -34,7 +32,6 @@ from urllib.parse import unquote
 import aiohttp
 from aiohttp import StreamReader, web
 from multidict import CIMultiDict
-from yarl import URL
 
 from . import canary
 from .balancing import Instance
@@ -57,7 +54,8 @@ from .mirror import Mirror, ShadowJob
 from .model import SAFE_METHODS, Mode, ProxySettings, Route, RoutingTable, ShadowSpec, StickyKind
 from .routing import Router
 from .shadow import Captured
-from .tracing import child_traceparent
+from .tracing import child_traceparent, random_hex
+from .upstream_client import ConnectFailed, TotalTimeout, UpstreamClient, UpstreamResponse
 from .upstreams import Runtimes, UpstreamRuntime
 
 __all__ = ["ActiveTable", "Proxy", "TableHolder", "create_session"]
@@ -106,7 +104,8 @@ DEFAULT_ROUTE_NAME = "(default)"
 
 
 def create_session() -> aiohttp.ClientSession:
-    """One pooled keep-alive client for every upstream.
+    """One pooled keep-alive aiohttp client for the side paths (shadow copies, health checks,
+    identity introspection); the requests themselves go through :class:`UpstreamClient`.
 
     Upstream keep-alive connections are closed by us after 4 s idle, before gunicorn's
     5 s ``keepalive`` closes them, so a request rarely lands on a connection the server is
@@ -216,9 +215,11 @@ class Proxy:
         session: aiohttp.ClientSession,
         completed: EventBus[RequestCompleted] | None = None,
         mirror: Mirror | None = None,
+        client: UpstreamClient | None = None,
     ) -> None:
         self.holder = holder
-        self.session = session
+        self.session = session  # side paths: identity introspection
+        self.client = client or UpstreamClient()  # the requests themselves
         self.completed: EventBus[RequestCompleted] = completed or EventBus()
         self.mirror = mirror
 
@@ -299,11 +300,12 @@ class Proxy:
         headers: CIMultiDict[str],
         data: _Body,
         x: _Exchange,
-    ) -> aiohttp.ClientResponse:
+    ) -> UpstreamResponse:
         """Send the request to an instance of the upstream; ``x.inst`` is the one that answered.
         The path (and headers) are the service's own when the route rewrites them.
 
-        The one boundary where aiohttp's client errors become :class:`UpstreamError`. A failed
+        The one boundary where the upstream client's errors become :class:`UpstreamError`. A
+        stale keep-alive connection is the client's own business (sent again when safe). A failed
         attempt is retried once on another instance when that is safe: the connection was
         refused (no byte was sent), or the request is idempotent and has no body; and only
         while the upstream's retry budget lasts.
@@ -315,7 +317,7 @@ class Proxy:
         if not runtime.breaker.allow():
             raise CircuitOpen(name, "", "circuit breaker open")
         runtime.earn_retry()
-        timeouts, client_timeout = runtime.timeouts_for(x.route.timeouts if x.route else ())
+        timeouts, _ = runtime.timeouts_for(x.route.timeouts if x.route else ())
         replayable = data is None and request.method in IDEMPOTENT
         path, headers = self._layout(x, runtime, headers)
         failed: Instance | None = None
@@ -325,16 +327,10 @@ class Proxy:
             runtime.inflight += 1
             error: UpstreamError
             try:
-                async with asyncio.timeout(timeouts.response) as until_headers:
-                    resp = await self.session.request(
-                        request.method,
-                        URL(inst.url + path, encoded=True),
-                        headers=headers,
-                        data=data,
-                        allow_redirects=False,
-                        timeout=client_timeout,
-                    )
-            except aiohttp.ClientConnectorError as err:
+                resp = await self.client.request(
+                    request.method, inst.url, path, headers, data, timeouts=timeouts
+                )
+            except ConnectFailed as err:
                 error, sent = UpstreamUnavailable(name, inst.url, "connect failed"), False
                 error.__cause__ = err
             except aiohttp.ConnectionTimeoutError as err:
@@ -346,8 +342,8 @@ class Proxy:
             except aiohttp.SocketTimeoutError as err:
                 error = UpstreamTimeout(name, inst.url, "read stalled", reason="idle_timeout")
                 error.__cause__, sent = err, True
-            except TimeoutError as err:
-                which = "response_timeout" if until_headers.expired() else "total_timeout"
+            except TimeoutError as err:  # ResponseTimeout (until the headers) or TotalTimeout
+                which = "total_timeout" if isinstance(err, TotalTimeout) else "response_timeout"
                 error = UpstreamTimeout(name, inst.url, "no answer in time", reason=which)
                 error.__cause__, sent = err, True
             except (aiohttp.ClientError, OSError) as err:
@@ -392,7 +388,7 @@ class Proxy:
         decision = self._decide(active, route, request, client)
         request_id = request.headers.get("X-Request-ID") or ""
         headers, trace_id = self._upstream_headers(
-            request, settings, client, None if request_id else (request_id := os.urandom(16).hex())
+            request, settings, client, None if request_id else (request_id := random_hex(16))
         )
         x = _Exchange(active, route, decision.side, decision.target, request_id, client)
         x.trace_id = trace_id
@@ -712,7 +708,7 @@ class Proxy:
         request: web.BaseRequest,
         headers: CIMultiDict[str],
         x: _Exchange,
-        upstream_resp: aiohttp.ClientResponse,
+        upstream_resp: UpstreamResponse,
     ) -> None:
         mirror = self.mirror
         if mirror is None or x.inst is None:
@@ -768,17 +764,22 @@ class Proxy:
         return headers
 
     def _relay_head(
-        self, request: web.BaseRequest, upstream_resp: aiohttp.ClientResponse, x: _Exchange
+        self, request: web.BaseRequest, upstream_resp: UpstreamResponse, x: _Exchange
     ) -> _RelayResponse:
-        headers: CIMultiDict[str] = CIMultiDict()
-        drop = HOP_BY_HOP
-        conn = upstream_resp.headers.get("Connection")
+        # a copy of the parsed headers (order and repeats kept), less the hop-by-hop ones
+        headers: CIMultiDict[str] = CIMultiDict(upstream_resp.headers)
+        conn = headers.get("Connection")
+        for name in HOP_BY_HOP:
+            if name in headers:
+                del headers[name]
         if conn:
-            drop = drop | {t.strip().lower() for t in conn.split(",")}
-        for k, v in upstream_resp.raw_headers:
-            name = k.decode("latin-1")
-            if name.lower() not in drop and not edge.is_decision(name):
-                headers.add(name, v.decode("latin-1"))
+            for token in conn.split(","):
+                token = token.strip()
+                if token and token in headers:
+                    del headers[token]
+        for name in edge.DECISION_NAMES:  # only the proxy decides what these say
+            if name in headers:
+                del headers[name]
         length = upstream_resp.content_length
         small = length is not None and length <= SMALL_BODY
         route = x.route
@@ -979,7 +980,7 @@ class _Exchange:
         self.trusted = False  # the client is a trusted proxy (its X-Forwarded-* count)
 
     def cache_capture(
-        self, request: web.BaseRequest, upstream_resp: aiohttp.ClientResponse
+        self, request: web.BaseRequest, upstream_resp: UpstreamResponse
     ) -> _Capture | None:
         """A buffer for the route's cache when this answer may be kept."""
         route, store = self.route, self.active.gateway.cache
@@ -991,7 +992,9 @@ class _Exchange:
         length = upstream_resp.content_length
         if length is not None and length > limit:
             return None
-        if not edge.may_store(request, upstream_resp, route.cache):
+        if not edge.may_store(
+            request, upstream_resp.status, upstream_resp.headers.items(), route.cache
+        ):
             return None
         return _Capture(limit)
 

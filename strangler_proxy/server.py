@@ -38,6 +38,7 @@ from .proxy import Proxy, TableHolder, create_session
 from .registry import Registry as ServiceRegistry
 from .reload import Reloader
 from .shadow import ShadowMetrics, ShadowStore, open_store
+from .upstream_client import UpstreamClient
 
 __all__ = ["ProxyServer", "run"]
 
@@ -114,6 +115,7 @@ class ProxyServer:
         self.reloader: Reloader | None = None
         self.access_log: AccessLog | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._client: UpstreamClient | None = None
         self._runners: list[web.BaseRunner] = []
 
     async def start(self) -> None:
@@ -125,7 +127,8 @@ class ProxyServer:
         # connected on the first shadow copy: a table without shadow routes opens no store
         self.store = open_store(self.shadow_store_url, self.shadow_store_default)
         self.mirror = Mirror(self._session, self.store, self.shadow_metrics)
-        proxy = Proxy(self.holder, self._session, self.completed, self.mirror)
+        self._client = UpstreamClient()
+        proxy = Proxy(self.holder, self._session, self.completed, self.mirror, self._client)
         if self.config_path is not None:
             self.reloader = Reloader(
                 self.config_path,
@@ -202,6 +205,8 @@ class ProxyServer:
             await asyncio.to_thread(self.store.close)
         if self._session is not None:
             await self._session.close()
+        if self._client is not None:
+            await self._client.close()
         await self.holder.gateway.close()
         if self.access_log is not None:
             await self.access_log.stop()

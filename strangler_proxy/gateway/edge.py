@@ -4,7 +4,6 @@ plain function of the request, so the handler stays one straight line."""
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -22,6 +21,7 @@ from .rewrite import (
 from .spec import CacheSpec, IdentitySettings, PathRewrite, RewriteSpec
 
 __all__ = [
+    "DECISION_NAMES",
     "cached",
     "has_links",
     "is_decision",
@@ -33,7 +33,7 @@ __all__ = [
     "rewrite_target",
 ]
 
-_DECISION = frozenset(
+DECISION_NAMES = frozenset(
     {
         "x-strangler-route",
         "x-strangler-upstream",
@@ -48,7 +48,7 @@ MAX_LINKS_BODY = 2 << 20  # bodies up to this size get their pagination links re
 
 
 def is_decision(name: str) -> bool:
-    return name.lower() in _DECISION
+    return name.lower() in DECISION_NAMES
 
 
 class _Answer(web.Response):
@@ -170,13 +170,13 @@ def shareable(request: web.BaseRequest, caller: Caller | None, headers: Headers)
 
 
 def may_store(
-    request: web.BaseRequest, upstream_resp: aiohttp.ClientResponse, spec: CacheSpec
+    request: web.BaseRequest, status: int, response_headers: Headers, spec: CacheSpec
 ) -> bool:
     """Decided on the headers, before any byte of the body is kept."""
     ttl = storable_ttl(
-        upstream_resp.status,
+        status,
         request.headers.items(),
-        upstream_resp.headers.items(),
+        response_headers,
         default_ttl=spec.default_ttl,
         cap=spec.ttl,
         personalised=spec.personalised,

@@ -27,6 +27,9 @@ Behaviour by path (the query tunes it):
     /bare                    no Content-Type, Date or Server header
     /bad-framing             both Content-Length and Transfer-Encoding (a smuggling vector)
     /drop                    closes the connection without answering
+    /drop-once?key=K         the first request for K: like /drop; later ones: echo
+    /until-close?size=N      N bytes with neither Content-Length nor chunks, then closes
+    /early-hints             a 103 interim response, then the echo
     /healthz                 200 {"status": "ok"} (never delayed)
 
 With ``--delay S`` every other answer waits S seconds first. Tests steer a running upstream:
@@ -92,6 +95,7 @@ class FakeUpstream:
         self.gates: dict[str, asyncio.Event] = {}
         self.calls = 0  # answers of /cacheable so far
         self.address = ""  # host:port it listens on (for absolute links)
+        self.dropped: set[str] = set()  # keys /drop-once has dropped
 
     async def _read_request(self, reader: asyncio.StreamReader) -> _Request | None:
         try:
@@ -185,6 +189,9 @@ class FakeUpstream:
 
         if path == "/drop":
             return False
+        if path == "/drop-once" and q.get("key", "") not in self.dropped:
+            self.dropped.add(q.get("key", ""))
+            return False
         if path == "/__control/delay":
             self.delay = float(q.get("seconds", "0"))
             simple(200, b'{"delay":%s}' % str(self.delay).encode())
@@ -270,6 +277,15 @@ class FakeUpstream:
             )
         elif "/clock" in path:  # the same answer on every side but for a timestamp
             simple(200, json.dumps({"id": 7, "name": "clock", "now": time.time()}).encode())
+        elif path == "/until-close":  # the body ends when the connection does
+            writer.write(self._head(200, [("Content-Type", "application/octet-stream")]))
+            if not head_only:
+                writer.write(b"u" * int(q.get("size", "0")))
+            await writer.drain()
+            return False
+        elif path == "/early-hints":
+            writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+            simple(200, self._echo(req))
         elif path == "/bare":
             simple(200, b"bare body", [])
         elif path.endswith("/absolute-redirect"):

@@ -248,6 +248,32 @@ def test_chunked_response_is_streamed_through(proxy: ProxyProcess) -> None:
     assert data == b"".join(bytes([48 + i]) * 1000 for i in range(5))
 
 
+def test_response_ending_at_the_close_is_relayed_whole(proxy: ProxyProcess) -> None:
+    resp, data = request(proxy, "GET", "/until-close?size=300000")
+    assert resp.status == 200
+    assert data == b"u" * 300_000
+    resp, data = request(proxy, "GET", "/echo/after")  # the upstream side is still fine
+    assert echoed(data)["target"] == "/echo/after"
+
+
+def test_interim_1xx_responses_are_not_relayed(proxy: ProxyProcess) -> None:
+    answer = raw_exchange(
+        proxy, b"GET /early-hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"103" not in answer.partition(b"\r\n\r\n")[0]
+    assert echoed(answer.partition(b"\r\n\r\n")[2])["target"] == "/early-hints"
+
+
+def raw_exchange(proxy: ProxyProcess, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def test_first_byte_is_not_held_back(proxy: ProxyProcess, legacy: FakeUpstreamProcess) -> None:
     """The upstream sends one chunk and then waits until the test releases it: the client can
     only see that chunk if the proxy forwards it at once."""

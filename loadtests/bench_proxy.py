@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, help="seconds per wrk run (10)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, help="alternated rounds (3)")
-    parser.add_argument("--only", choices=["fast", "django", "shadow"])
+    parser.add_argument("--only", choices=["fast", "django", "shadow", "shadow-django"])
     parser.add_argument(
         "--workers", default="1", help="kit proxy worker counts, e.g. 1,2 (0: only --tree ones)"
     )
@@ -338,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
                 groups.append(("django monolith (gunicorn gthread 2x4)", "/api/products/7/"))
             if args.only in (None, "shadow"):
                 groups.append(("shadow cost (fast upstream)", "/api/products/7/"))
+            if args.only in (None, "shadow-django"):
+                groups.append(
+                    ("shadow cost (django monolith, copies to the catalog service)",
+                     "/api/products/7/")
+                )  # fmt: skip
             for group, path in groups:
                 targets = _start_group(
                     group,
@@ -367,9 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _shadow_targets(folder: Path, procs: list[Process], upstream: str, path: str) -> list[Target]:
-    """The same route in legacy mode, in shadow mode (100%), and shadowed to a slow (2 s)
-    upstream: the client's numbers must not follow the shadow's."""
+def _shadow_targets(
+    folder: Path, procs: list[Process], upstream: str, path: str, copy_to: str = ""
+) -> list[Target]:
+    """The same route in legacy mode, in shadow mode (100%, copies to ``copy_to``, else to the
+    upstream itself), and shadowed to a slow (2 s) upstream: the client's numbers must not
+    follow the shadow's."""
     slow_port = free_port()
     slow = Process(
         [
@@ -390,7 +398,7 @@ def _shadow_targets(folder: Path, procs: list[Process], upstream: str, path: str
     targets = []
     for label, mode, shadow in (
         ("kit, legacy mode", "legacy", ""),
-        ("kit, shadow 100%", "shadow", ""),
+        ("kit, shadow 100%", "shadow", copy_to),
         ("kit, shadow to 2 s upstream", "shadow", f"http://127.0.0.1:{slow_port}"),
     ):
         port, admin = free_port(), free_port()
@@ -417,6 +425,27 @@ def _shadow_targets(folder: Path, procs: list[Process], upstream: str, path: str
     return targets
 
 
+def _start_catalog(folder: Path, procs: list[Process], path: str) -> str:
+    """The extracted catalog service (gunicorn) on a copy of the monolith's data."""
+    port = free_port()
+    db = folder / f"catalog-{port}.sqlite3"
+    subprocess.run(
+        [sys.executable, "-m", "extracted.catalog.backfill",
+         "--source-url", f"sqlite:///{folder / 'monolith.sqlite3'}", "--target-url", f"sqlite:///{db}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    conf = Path(__import__("importlib.util").util.find_spec("extracted.catalog").origin)
+    catalog = Process(
+        [sys.executable, "-m", "gunicorn", "-c", str(conf.parent / "gunicorn.conf.py"),
+         "-b", f"127.0.0.1:{port}"],
+        name="catalog",
+        env=dict(os.environ) | {"CATALOG_DATABASE_URL": f"sqlite:///{db}"},
+    ).start()  # fmt: skip
+    procs.append(catalog)
+    catalog.wait_http(f"http://127.0.0.1:{port}{path}", status=200)
+    return f"http://127.0.0.1:{port}"
+
+
 def _start_group(
     group: str,
     path: str,
@@ -430,7 +459,7 @@ def _start_group(
     nginx_row: bool = True,
 ) -> list[Target]:
     trees = trees or []
-    if group.startswith(("fast", "shadow")):
+    if group.startswith(("fast", "shadow cost (fast")):
         port = free_port()
         (folder / "api" / "products" / "7").mkdir(parents=True, exist_ok=True)
         (folder / "api" / "products" / "7" / "index.json").write_bytes(PAYLOAD)
@@ -477,6 +506,8 @@ def _start_group(
         procs.append(up)
         up.wait_http(f"http://127.0.0.1:{port}{path}", status=200)
     upstream = f"127.0.0.1:{port}"
+    if group.startswith("shadow cost (django"):
+        return _shadow_targets(folder, procs, upstream, path, _start_catalog(folder, procs, path))
     if group.startswith("shadow"):
         return _shadow_targets(folder, procs, upstream, path)
     targets = [] if not nginx_row else [Target("direct", f"http://{upstream}{path}")]

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 
 import aiohttp
 from multidict import CIMultiDict
-from yarl import URL
 
 from . import canary
-from .model import SAFE_METHODS, Route, ShadowSpec, StickyKind
+from .model import SAFE_METHODS, Route, ShadowSpec, StickyKind, Timeouts
 from .shadow import (
     Captured,
     Comparison,
@@ -43,6 +42,7 @@ from .shadow import (
     classify_race,
     compare,
 )
+from .upstream_client import UpstreamClient
 
 __all__ = ["DRY_RUN_HEADER", "SHADOW_HEADER", "Mirror", "ShadowJob"]
 
@@ -83,14 +83,14 @@ class _RouteLane:
 class Mirror:
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        client: UpstreamClient,
         store: ShadowStore,
         metrics: ShadowMetrics,
         *,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.session = session
+        self.client = client  # the proxy's own lean upstream client (keep-alive pools)
         self.store = store
         self.metrics = metrics
         self.noise = NoiseLearner()
@@ -166,15 +166,17 @@ class Mirror:
                 headers[DRY_RUN_HEADER] = "1"
         limit = job.spec.max_body_bytes
         t0 = time.perf_counter()
+        wait = job.spec.timeout  # the whole exchange, each of its phases too
         try:
-            async with self.session.request(
+            resp = await self.client.request(
                 job.method,
-                URL(base + job.target, encoded=True),
-                headers=headers,
-                data=job.body,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=job.spec.timeout),
-            ) as resp:
+                base,
+                job.target,
+                headers,
+                job.body,
+                timeouts=Timeouts(connect=wait, response=wait, idle=wait, total=wait),
+            )
+            try:
                 body = await resp.content.read(limit + 1)
                 error = "body_too_large" if len(body) > limit else None
                 return Captured(
@@ -186,6 +188,8 @@ class Mirror:
                     latency=time.perf_counter() - t0,
                     error=error,
                 )
+            finally:
+                resp.release()
         except (TimeoutError, aiohttp.ServerTimeoutError):
             return Captured(None, (), b"", time.perf_counter() - t0, "shadow_timeout")
         except (aiohttp.ClientError, OSError):

@@ -126,8 +126,8 @@ class ProxyServer:
             self.access_log.start()
         # connected on the first shadow copy: a table without shadow routes opens no store
         self.store = open_store(self.shadow_store_url, self.shadow_store_default)
-        self.mirror = Mirror(self._session, self.store, self.shadow_metrics)
         self._client = UpstreamClient()
+        self.mirror = Mirror(self._client, self.store, self.shadow_metrics)
         proxy = Proxy(self.holder, self._session, self.completed, self.mirror, self._client)
         if self.config_path is not None:
             self.reloader = Reloader(

@@ -104,8 +104,8 @@ DEFAULT_ROUTE_NAME = "(default)"
 
 
 def create_session() -> aiohttp.ClientSession:
-    """One pooled keep-alive aiohttp client for the side paths (shadow copies, health checks,
-    identity introspection); the requests themselves go through :class:`UpstreamClient`.
+    """One pooled keep-alive aiohttp client for the side paths (health checks, identity
+    introspection); the requests themselves and shadow copies go through :class:`UpstreamClient`.
 
     Upstream keep-alive connections are closed by us after 4 s idle, before gunicorn's
     5 s ``keepalive`` closes them, so a request rarely lands on a connection the server is

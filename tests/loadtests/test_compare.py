@@ -111,3 +111,20 @@ def test_one_proxy_two_tables(shop: Shop, proxy: ProxyProcess, tmp_path: Path) -
     table = httpx.get(proxy.admin_url + "/table", timeout=5).json()
     assert [r["name"] for r in table["routes"]][:1] == ["product-list"]  # the original again
     assert (tmp_path / "out" / "report.html").exists()
+
+
+def test_distributed_mode_with_locust_processes(shop: Shop, tmp_path: Path) -> None:
+    """``--processes 2``: locust forks two workers per run; the numbers still come from
+    locust's own (aggregated) stats."""
+    out = tmp_path / "report"
+    code, output = compare(
+        "--baseline", shop.url, "--candidate", shop.url, "--users", "4", "--duration", "4",
+        "--rounds", "1", "--processes", "2", "--out", str(out),
+    )  # fmt: skip
+    assert code in (0, 1, 2), output
+    report = json.loads((out / "report.json").read_text())
+    assert report["total"]["baseline"]["requests"] > 20, output
+    assert report["total"]["candidate"]["failures"] == 0, output
+    for label in ("A1", "B1", "A2"):  # each run: a master and two connected workers
+        log = (out / "runs" / f"{label}.log").read_text()
+        assert "2 workers connected" in log, log[-2000:]

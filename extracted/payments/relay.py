@@ -4,27 +4,21 @@ Same contract as the monolith's ``outbox_relay``: at least once (a row is marked
 after the broker took it; a relay killed in between publishes it again and consumers
 deduplicate by event id), in ``seq`` order, one relay per database (a PostgreSQL advisory lock,
 or a lock file next to the SQLite file; a second relay waits). The wire format is the
-monolith's, plus ``"source": "payments"`` naming the publisher.
+monolith's, plus ``"source": "payments"`` naming the publisher. The relay itself is
+:mod:`extracted.common.relay`'s, on this service's outbox table.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-from kombu import Connection, Producer
-from sqlalchemy import select, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.engine import Engine, RowMapping
 
-from extracted.common.broker import events_exchange
-from extracted.common.dburl import sqlite_path
-from extracted.common.inbox import utcnow
+from extracted.common import relay as common_relay
 from extracted.payments.schema import outbox
 from extracted.payments.service import SOURCE
 
@@ -35,127 +29,22 @@ log = logging.getLogger("extracted.payments.relay")
 _ADVISORY_KEY = 0x50415953  # "PAYS"
 
 
-def message_body(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.event_id,
-        "type": row.type,
-        "aggregate_type": row.aggregate_type,
-        "aggregate_id": row.aggregate_id,
-        "version": int(row.version),
-        "created_at": row.created_at.isoformat(timespec="microseconds") + "Z",
-        "payload": json.loads(row.payload),
-        "source": SOURCE,
-    }
+def message_body(row: RowMapping) -> dict[str, Any]:
+    return common_relay.message_body(row, json.loads(row["payload"]), source=SOURCE)
 
 
-@contextlib.contextmanager
-def relay_lock(engine: Engine, database_url: str, stop: threading.Event) -> Iterator[bool]:
+def relay_lock(
+    engine: Engine, database_url: str, stop: threading.Event
+) -> contextlib.AbstractContextManager[bool]:
     """Hold the one-relay-per-database lock; yields ``False`` if ``stop`` came first."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            while not conn.execute(
-                text("SELECT pg_try_advisory_lock(:k)"), {"k": _ADVISORY_KEY}
-            ).scalar_one():
-                conn.commit()
-                if stop.wait(1.0):
-                    yield False
-                    return
-            conn.commit()
-            try:
-                yield True
-            finally:
-                with contextlib.suppress(Exception):
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
-                    conn.commit()
-        return
-    path = sqlite_path(database_url)
-    assert path is not None
-    with open(path.with_name(path.name + ".relay.lock"), "w") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if stop.wait(1.0):
-                    yield False
-                    return
-        yield True  # released when the file closes (or the process dies)
+    return common_relay.relay_lock(engine, database_url, stop, key=_ADVISORY_KEY)
 
 
-class OutboxRelay:
-    """Publishes batches of unsent rows through one kombu connection."""
+class OutboxRelay(common_relay.OutboxRelay):
+    """Publishes batches of unsent ``payments_outbox`` rows through one kombu connection."""
 
-    def __init__(
-        self, engine: Engine, broker: Connection, *, exchange: str, batch_size: int = 100
-    ) -> None:
-        self.engine = engine
-        self.broker = broker
-        self.exchange = events_exchange(exchange)
-        self.batch_size = batch_size
-        self.published = 0
-        self._producer: Producer | None = None
+    outbox = outbox
+    log = log
 
-    def _ensure_producer(self) -> Producer:
-        if self._producer is None:
-            channel = self.broker.channel()
-            self.exchange.declare(channel=channel)
-            self._producer = Producer(channel, exchange=self.exchange, serializer="json")
-        return self._producer
-
-    def reset(self) -> None:
-        """Forget the channel after a broker error; the next batch reconnects."""
-        self._producer = None
-        with contextlib.suppress(Exception):
-            self.broker.release()
-        self.broker = self.broker.clone()  # a closed kombu connection cannot be reopened
-
-    def publish_batch(self) -> int:
-        """Publish up to ``batch_size`` unsent rows, oldest first; return how many."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(outbox)
-                .where(outbox.c.sent_at.is_(None))
-                .order_by(outbox.c.seq)
-                .limit(self.batch_size)
-            ).all()
-        if not rows:
-            return 0
-        producer = self._ensure_producer()
-        for row in rows:
-            producer.publish(
-                message_body(row),
-                routing_key=row.type,
-                message_id=row.event_id,
-                delivery_mode=2,
-                headers={"aggregate": f"{row.aggregate_type}:{row.aggregate_id}"},
-            )
-        with self.engine.begin() as conn:
-            conn.execute(
-                outbox.update()
-                .where(outbox.c.seq.in_([row.seq for row in rows]))
-                .values(sent_at=utcnow())
-            )
-        self.published += len(rows)
-        log.info("published %d events (seq %d..%d)", len(rows), rows[0].seq, rows[-1].seq)
-        return len(rows)
-
-    def run(self, stop: threading.Event, *, interval: float = 0.1) -> None:
-        """Publish until ``stop``; broker and database errors are retried with growing pauses."""
-        pause = interval
-        while not stop.is_set():
-            try:
-                sent = self.publish_batch()
-                pause = interval
-            except self.broker.connection_errors + self.broker.channel_errors as err:
-                log.warning("broker error, retrying in %.1fs: %r", pause, err)
-                self.reset()
-                pause = min(pause * 2, 5.0)
-                stop.wait(pause)
-                continue
-            except (OperationalError, InterfaceError) as err:
-                log.warning("database unavailable, retrying in %.1fs: %s", pause, err)
-                pause = min(pause * 2, 5.0)
-                stop.wait(pause)
-                continue
-            if sent == 0:
-                stop.wait(interval)
+    def message_body(self, row: RowMapping) -> dict[str, Any]:
+        return message_body(row)

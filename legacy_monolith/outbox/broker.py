@@ -8,8 +8,9 @@
 The embedded transport is kombu's ``sqlalchemy`` transport on a SQLite file, with one change:
 the exchange's bindings are read from the ``strangler_binding`` table that consumers write
 (kombu keeps them in the declaring process's memory, where a relay in another process cannot
-see them). The consumers' side (``extracted/common/broker.py``) adds leases and acks; both
-sides share the file's tables, not code, as the deployables never import each other.
+see them). The consuming side adds leases and acks: ``legacy_monolith/outbox/consume.py`` in
+the monolith, ``extracted/common/broker.py`` in the services; the monolith and the services
+share the file's tables, not code, as the deployables never import each other.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SADeprecationWarning
 from sqlalchemy.orm import configure_mappers
 
-__all__ = ["EXCHANGE_NAME", "connect", "events_exchange"]
+__all__ = ["EXCHANGE_NAME", "PublisherChannel", "connect", "events_exchange", "sqlite_file"]
 
 EXCHANGE_NAME = "strangler.events"
 _SQLITE_ALIASES = ("sqla+sqlite://", "sqlalchemy+sqlite://")
@@ -73,7 +74,8 @@ class PublisherTransport(kombu_sqla.Transport):
     Channel = PublisherChannel
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
+    """The broker file of a ``sqlite://`` URL (relative to ``BASE_DIR``); ``None`` for others."""
     for alias in _SQLITE_ALIASES:
         if url.startswith(alias):
             url = "sqlite://" + url[len(alias) :]
@@ -88,7 +90,7 @@ def _sqlite_file(url: str) -> Path | None:
 
 def connect(url: str) -> Connection:
     """A kombu ``Connection`` for ``url``; ``ValueError`` names a URL it does not understand."""
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         return Connection(f"sqlite:///{path}", transport=PublisherTransport)

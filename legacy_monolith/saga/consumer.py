@@ -9,30 +9,31 @@ once. A lost broker connection is reopened with growing pauses (up to 5 s).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from kombu.connection import Connection
 from kombu.entity import Queue
 from kombu.message import Message
-from kombu.messaging import Consumer
 
+from legacy_monolith.outbox.consume import QueueConsumer
 from legacy_monolith.saga.models import SagaDeadLetter
 from legacy_monolith.saga.services import PoisonMessage, handle, parse_event
 
-__all__ = ["SagaConsumer"]
+__all__ = ["QUEUE", "ROUTING_PATTERNS", "SagaConsumer"]
+
+QUEUE = "monolith.saga"
+ROUTING_PATTERNS = ["payments.payment.*"]  # the queue's bindings on the topic exchange
 
 log = logging.getLogger("legacy_monolith.saga")
 _TRANSIENT = (OperationalError, InterfaceError)
 
 
-class SagaConsumer:
+class SagaConsumer(QueueConsumer):
     def __init__(
         self,
         broker: Connection,
@@ -43,14 +44,22 @@ class SagaConsumer:
         prefetch: int = 20,
         stop: threading.Event | None = None,
     ) -> None:
-        self.broker = broker
-        self.queue = queue
+        super().__init__(
+            broker,
+            queue,
+            on_message=self.on_message,
+            on_decode_error=self._on_decode_error,
+            on_lost=self._on_lost,
+            stop=stop,
+            prefetch=prefetch,
+            backoff=backoff,
+        )
         self.retries = retries
-        self.backoff = backoff
-        self.prefetch = prefetch
-        self.stop = stop or threading.Event()
         self.counts: Counter[str] = Counter()
         self.dead = 0
+
+    def _on_lost(self, err: Exception, pause: float) -> None:
+        log.warning("broker connection lost, reconnecting in %.1fs: %r", pause, err)
 
     def _dead_letter(self, body: Any, error: str, attempts: int) -> None:
         event_id = str(body.get("id", "?")) if isinstance(body, dict) else "?"
@@ -112,44 +121,3 @@ class SagaConsumer:
         text_body = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
         self._dead_letter(text_body, f"undecodable: {exc}", 1)
         message.ack()
-
-    def run(
-        self, *, on_ready: Callable[[], None] | None = None, idle_exit: float | None = None
-    ) -> None:
-        """Declare the queue and consume until ``stop`` (or ``idle_exit`` idle seconds)."""
-        pause = self.backoff
-        while not self.stop.is_set():
-            try:
-                self._consume(on_ready, idle_exit)
-                return
-            except self.broker.connection_errors as err:
-                log.warning("broker connection lost, reconnecting in %.1fs: %r", pause, err)
-                with contextlib.suppress(Exception):
-                    self.broker.release()
-                self.broker = self.broker.clone()
-                if self.stop.wait(pause):
-                    return
-                pause = min(pause * 2, 5.0)
-
-    def _consume(self, on_ready: Callable[[], None] | None, idle_exit: float | None) -> None:
-        with self.broker.channel() as channel:
-            consumer = Consumer(
-                channel,
-                queues=[self.queue],
-                callbacks=[self.on_message],
-                accept=["json"],
-                prefetch_count=self.prefetch,
-                on_decode_error=self._on_decode_error,
-            )
-            with consumer:
-                if on_ready is not None:
-                    on_ready()
-                idle = 0.0
-                while not self.stop.is_set():
-                    try:
-                        self.broker.drain_events(timeout=0.5)
-                        idle = 0.0
-                    except TimeoutError:
-                        idle += 0.5
-                        if idle_exit is not None and idle >= idle_exit:
-                            return

@@ -16,101 +16,53 @@ SIGTERM/SIGINT stop it after the message in hand.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import signal
-import threading
 from collections import Counter
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import InterfaceError, OperationalError, close_old_connections
+from kombu.connection import Connection
+from kombu.entity import Queue
 from kombu.message import Message
-from kombu.messaging import Consumer
 
-from legacy_monolith.catalog._broker import connect, events_queue
 from legacy_monolith.catalog.reverse_sync import (
     Outcome,
     PoisonMessage,
     apply_service_event,
     dead_letter,
 )
+from legacy_monolith.outbox.consume import ConsumerCommand, QueueConsumer
 
 log = logging.getLogger("legacy_monolith.catalog.reverse_sync")
 
 QUEUE = "monolith.catalog.reverse_sync"
 PATTERNS = ["catalog.product.changed", "catalog.product.created"]
-EXCHANGE = "strangler.events"
 
 
-class Command(BaseCommand):
+class Command(ConsumerCommand):
     help = "Apply the catalog service's product events to the monolith's tables."
+    queue_name = QUEUE
+    routing_patterns = PATTERNS
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--broker", default=None, help="broker URL (default: STRANGLER_BROKER_URL)"
-        )
-        parser.add_argument("--queue", default=QUEUE)
-        parser.add_argument("--exchange", default=EXCHANGE)
-        parser.add_argument("--retries", type=int, default=3)
-        parser.add_argument("--visibility-timeout", type=float, default=30.0)
-        parser.add_argument("--idle-exit", type=float, default=None, help="exit after N idle s")
-
-    def handle(self, *args: Any, **opts: Any) -> None:
-        url = opts["broker"] or settings.STRANGLER_BROKER_URL
-        try:
-            self.broker = connect(url, visibility_timeout=opts["visibility_timeout"])
-        except ValueError as err:
-            raise CommandError(str(err)) from err
+    def consumer(self, broker: Connection, queue: Queue, opts: dict[str, Any]) -> QueueConsumer:
         self.retries = max(1, opts["retries"])
         self.counts: Counter[str] = Counter()
-        self.stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self.stop.set())
-        queue = events_queue(opts["queue"], PATTERNS, opts["exchange"])
-        pause = 0.1
-        try:
-            while not self.stop.is_set():
-                try:
-                    self._consume(queue, opts["idle_exit"])
-                    break
-                except self.broker.connection_errors as err:
-                    self.stderr.write(f"reverse sync: broker connection lost, retrying: {err!r}")
-                    with contextlib.suppress(Exception):
-                        self.broker.release()
-                    self.broker = self.broker.clone()
-                    if self.stop.wait(pause):
-                        break
-                    pause = min(pause * 2, 5.0)
-        finally:
-            self.broker.release()
-        counts = {str(outcome): n for outcome, n in self.counts.items()}
-        self.stdout.write(f"stopped: {json.dumps(counts)}")
+        return QueueConsumer(
+            broker,
+            queue,
+            on_message=self.on_message,
+            on_decode_error=self._on_decode_error,
+            on_lost=self._on_lost,
+            stop=self.stop,
+        )
 
-    def _consume(self, queue: Any, idle_exit: float | None) -> None:
-        with self.broker.channel() as channel:
-            consumer = Consumer(
-                channel,
-                queues=[queue],
-                callbacks=[self.on_message],
-                accept=["json"],
-                prefetch_count=20,
-                on_decode_error=self._on_decode_error,
-            )
-            with consumer:
-                self.stdout.write(f"consuming {queue.name} from {self.broker.as_uri()}")
-                self.stdout.flush()
-                idle = 0.0
-                while not self.stop.is_set():
-                    try:
-                        self.broker.drain_events(timeout=0.5)
-                        idle = 0.0
-                    except TimeoutError:
-                        idle += 0.5
-                        if idle_exit is not None and idle >= idle_exit:
-                            return
+    def _on_lost(self, err: Exception, pause: float) -> None:
+        self.stderr.write(f"reverse sync: broker connection lost, retrying: {err!r}")
+
+    def summary(self) -> str:
+        counts = {str(outcome): n for outcome, n in self.counts.items()}
+        return f"stopped: {json.dumps(counts)}"
 
     def _on_decode_error(self, message: Message, exc: Exception) -> None:
         raw = message.body

@@ -12,56 +12,30 @@ message in hand and prints ``stopped: {outcome: count}``.
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from kombu.connection import Connection
+from kombu.entity import Queue
 
-from legacy_monolith.outbox.broker import EXCHANGE_NAME
-from legacy_monolith.saga.broker import QUEUE, connect_consumer, saga_queue
-from legacy_monolith.saga.consumer import SagaConsumer
+from legacy_monolith.outbox.consume import ConsumerCommand
+from legacy_monolith.saga.consumer import QUEUE, ROUTING_PATTERNS, SagaConsumer
 
 
-class Command(BaseCommand):
+class Command(ConsumerCommand):
     help = "Consume payments.payment.* from the payments service: pay + ship, or compensate."
+    queue_name = QUEUE
+    routing_patterns = ROUTING_PATTERNS
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--broker", default=None, help="broker URL (default: STRANGLER_BROKER_URL)"
-        )
-        parser.add_argument("--queue", default=QUEUE)
-        parser.add_argument("--exchange", default=EXCHANGE_NAME)
-        parser.add_argument("--retries", type=int, default=3)
-        parser.add_argument("--visibility-timeout", type=float, default=30.0)
-        parser.add_argument("--idle-exit", type=float, default=None, help="exit after N idle s")
-
-    def handle(self, *args: Any, **opts: Any) -> None:
-        url = opts["broker"] or settings.STRANGLER_BROKER_URL
-        try:
-            broker = connect_consumer(url, visibility_timeout=opts["visibility_timeout"])
-        except ValueError as err:
-            raise CommandError(str(err)) from err
+    def consumer(self, broker: Connection, queue: Queue, opts: dict[str, Any]) -> SagaConsumer:
         if settings.STRANGLER_PAYMENTS_OWNER != "service":
             self.stderr.write(
                 "saga consumer: STRANGLER_PAYMENTS_OWNER is not 'service'; the monolith still "
                 "takes payments itself (its own payment events are ignored here)"
             )
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        consumer = SagaConsumer(
-            broker, saga_queue(opts["queue"], opts["exchange"]), retries=opts["retries"], stop=stop
-        )
+        self.saga = SagaConsumer(broker, queue, retries=opts["retries"], stop=self.stop)
+        return self.saga
 
-        def ready() -> None:
-            self.stdout.write(f"consuming {opts['queue']} from {broker.as_uri()}")
-            self.stdout.flush()
-
-        try:
-            consumer.run(on_ready=ready, idle_exit=opts["idle_exit"])
-        finally:
-            consumer.broker.release()
-        counts = json.dumps(dict(sorted(consumer.counts.items())))
-        self.stdout.write(f"stopped: {counts}, dead-lettered {consumer.dead}")
+    def summary(self) -> str:
+        counts = json.dumps(dict(sorted(self.saga.counts.items())))
+        return f"stopped: {counts}, dead-lettered {self.saga.dead}"

@@ -27,6 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .cachecontrol import (
     Headers,
@@ -89,6 +90,52 @@ def effective_cap(own: float, per_call: float | None) -> float:
 
 def _vary_values(headers: Headers, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(", ".join(v.strip() for v in header_values(headers, n)) for n in names)
+
+
+class Storable(NamedTuple):
+    """What a store keeps of an answer, once :func:`storable_entry` said it may."""
+
+    ttl: float
+    headers: tuple[tuple[str, str], ...]  # without hop-by-hop and per-exchange headers
+    size: int  # bytes charged against the bounds
+    initial_age: float  # the upstream's Age
+
+
+def storable_entry(
+    method: str,
+    target: str,
+    request_headers: Headers,
+    status: int,
+    response_headers: Headers,
+    body: bytes,
+    *,
+    personalised: bool,
+    default_ttl: float,
+    cap: float,
+    max_entry_bytes: int,
+) -> Storable | None:
+    """The one decision every store makes before keeping an answer (``None``: do not):
+    the request allows it, HTTP gives it a lifetime (:func:`~.cachecontrol.storable_ttl`),
+    and it fits ``max_entry_bytes``."""
+    if request_policy(method, request_headers) is RequestPolicy.BYPASS:
+        return None
+    ttl = storable_ttl(
+        status,
+        request_headers,
+        response_headers,
+        default_ttl=default_ttl,
+        cap=cap,
+        personalised=personalised,
+    )
+    if ttl <= 0:
+        return None
+    headers = tuple((k, v) for k, v in response_headers if k.lower() not in _NOT_STORED)
+    size = _OVERHEAD + len(target) + len(body) + sum(len(k) + len(v) + 4 for k, v in headers)
+    if size > max_entry_bytes:
+        return None
+    ages = header_values(response_headers, "age")
+    initial_age = float(ages[0]) if ages and ages[0].strip().isdigit() else 0.0
+    return Storable(ttl, headers, size, initial_age)
 
 
 class ResponseCache:
@@ -170,24 +217,21 @@ class ResponseCache:
 
         ``ttl_cap`` is the route's own cap, applied on top of the cache's ``self.ttl_cap``.
         """
-        if request_policy(method, request_headers) is RequestPolicy.BYPASS:
-            return False
-        ttl = storable_ttl(
-            status,
+        entry = storable_entry(
+            method,
+            target,
             request_headers,
+            status,
             response_headers,
+            body,
+            personalised=identity is not None,
             default_ttl=default_ttl,
             cap=effective_cap(self.ttl_cap, ttl_cap),
-            personalised=identity is not None,
+            max_entry_bytes=self.max_entry_bytes,
         )
-        if ttl <= 0:
+        if entry is None:
             return False
-        headers = tuple((k, v) for k, v in response_headers if k.lower() not in _NOT_STORED)
-        size = _OVERHEAD + len(target) + len(body) + sum(len(k) + len(v) + 4 for k, v in headers)
-        if size > self.max_entry_bytes:
-            return False
-        ages = header_values(response_headers, "age")
-        initial_age = float(ages[0]) if ages and ages[0].strip().isdigit() else 0.0
+        ttl, headers, size, initial_age = entry
         primary: _Primary = (route, method, target, identity)
         names = vary_names(response_headers)
         if self._vary.get(primary, names) != names:

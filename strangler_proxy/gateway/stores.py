@@ -41,19 +41,16 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .cache import (
-    _NOT_STORED,
-    _OVERHEAD,
     CachedResponse,
     ResponseCache,
     _vary_values,
     effective_cap,
+    storable_entry,
 )
 from .cachecontrol import (
     Headers,
     RequestPolicy,
-    header_values,
     request_policy,
-    storable_ttl,
     vary_names,
 )
 
@@ -431,24 +428,21 @@ class RedisCacheStore(CacheStore):
         default_ttl: float = 0.0,
         ttl_cap: float | None = None,
     ) -> bool:
-        if request_policy(method, request_headers) is RequestPolicy.BYPASS:
-            return False
-        ttl = storable_ttl(
-            status,
+        entry = storable_entry(
+            method,
+            target,
             request_headers,
+            status,
             response_headers,
+            body,
+            personalised=identity is not None,
             default_ttl=default_ttl,
             cap=effective_cap(self.ttl_cap, ttl_cap),
-            personalised=identity is not None,
+            max_entry_bytes=self.max_entry_bytes,
         )
-        if ttl <= 0:
+        if entry is None:
             return False
-        headers = [(k, v) for k, v in response_headers if k.lower() not in _NOT_STORED]
-        size = _OVERHEAD + len(target) + len(body) + sum(len(k) + len(v) + 4 for k, v in headers)
-        if size > self.max_entry_bytes:
-            return False
-        ages = header_values(response_headers, "age")
-        initial_age = float(ages[0]) if ages and ages[0].strip().isdigit() else 0.0
+        ttl, headers, size, initial_age = entry
         names = vary_names(response_headers)
         meta, stem, material = self._keys(route, method, target, identity)
         key, full = self._variant(stem, material, _vary_values(request_headers, names))

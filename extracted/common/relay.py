@@ -10,6 +10,7 @@ or a lock file next to the SQLite file; a second relay waits). Each service pass
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import fcntl
 import logging
@@ -88,7 +89,7 @@ def relay_lock(
         yield True  # released when the file closes (or the process dies)
 
 
-class OutboxRelay:
+class OutboxRelay(abc.ABC):
     """Publishes batches of unsent ``outbox`` rows through one kombu connection.
 
     A service subclasses it: its ``outbox`` table, ``message_body(row)``, the ``headers`` sent
@@ -109,8 +110,9 @@ class OutboxRelay:
         self.published = 0
         self._producer: Producer | None = None
 
+    @abc.abstractmethod
     def message_body(self, row: RowMapping) -> dict[str, Any]:
-        raise NotImplementedError
+        """The message a row of the service's outbox is published as."""
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:

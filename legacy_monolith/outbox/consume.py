@@ -21,6 +21,7 @@ reopened with growing pauses, up to 5 s) and their common command body
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import signal
@@ -250,7 +251,7 @@ class _Runnable(Protocol):
     ) -> None: ...
 
 
-class ConsumerCommand(BaseCommand):
+class ConsumerCommand(BaseCommand, abc.ABC):
     """A management command consuming one queue: ``--broker`` (default
     ``STRANGLER_BROKER_URL``), ``--queue``, ``--exchange``, ``--retries``,
     ``--visibility-timeout``, ``--idle-exit``. Declares the durable queue bound to
@@ -272,13 +273,13 @@ class ConsumerCommand(BaseCommand):
         parser.add_argument("--visibility-timeout", type=float, default=30.0)
         parser.add_argument("--idle-exit", type=float, default=None, help="exit after N idle s")
 
+    @abc.abstractmethod
     def consumer(self, broker: Connection, queue: Queue, opts: dict[str, Any]) -> _Runnable:
         """What consumes ``queue`` (``run(on_ready=, idle_exit=)``, ``broker``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def summary(self) -> str:
         """The last line printed, once stopped."""
-        raise NotImplementedError
 
     def handle(self, *args: Any, **opts: Any) -> None:
         url = opts["broker"] or settings.STRANGLER_BROKER_URL

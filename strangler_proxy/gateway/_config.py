@@ -6,6 +6,7 @@ Every problem is recorded with its ``file:line: key`` like the rest of the table
 
 from __future__ import annotations
 
+import abc
 import re
 from dataclasses import replace
 
@@ -46,11 +47,12 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-class GatewayReader(Reader):
+class GatewayReader(Reader, abc.ABC):
     """The gateway's part of the table checker; ``reference`` resolves upstream names."""
 
+    @abc.abstractmethod
     def reference(self, value: object, path: str) -> str | None:
-        raise NotImplementedError  # the table checker resolves upstream names
+        """An upstream name as the table checker knows them (``None``: a problem was noted)."""
 
     # -- table level ------------------------------------------------------------------------
     def identity(self, value: object, default: str | None) -> IdentitySettings | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 
 from ._paths import Keyed, Segment, generic, render
 from ._rules import CompareRules, as_decimal
@@ -25,7 +26,16 @@ _MISSING = object()
 Path = tuple[Segment, ...]
 
 
-def diff_json(primary: object, shadow: object, rules: CompareRules) -> list[Difference]:
+def diff_json(
+    primary: object, shadow: object, rules: CompareRules, *, bools: bool = True
+) -> list[Difference]:
+    """The differences, at most ``MAX_DIFFERENCES``. ``bools=False`` tells that neither
+    document holds ``true`` or ``false`` (the caller saw neither word in the bytes)."""
+    if not rules.matchers and primary == shadow and (not bools or _same(primary, shadow)):
+        # equal by the walk's own rules: none can find a difference then (an ignored path or a
+        # tolerance only ever removes one, equal arrays pair up by key); a matcher can refuse
+        # a value both sides share, so with matchers the documents are always walked
+        return []
     out: list[Difference] = []
     for diff in _walk(primary, shadow, (), rules):
         out.append(diff)
@@ -43,9 +53,20 @@ def _kind(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "bool"
-    if as_decimal(value) is not None and not isinstance(value, str):
+    if isinstance(value, int | float | Decimal):
         return "number"
     return type(value).__name__
+
+
+def _same(a: object, b: object) -> bool:
+    """Whether two documents equal in Python's terms (``==``, which is one comparison in C) are
+    equal by the walk's rules too: Python has ``True == 1``, the walk has not (NaN, never equal
+    to itself, fails ``==`` and is walked)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and all(_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return isinstance(b, list) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return isinstance(a, bool) is isinstance(b, bool)
 
 
 def _walk(a: object, b: object, path: Path, rules: CompareRules) -> Iterator[Difference]:

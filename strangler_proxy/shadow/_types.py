@@ -44,8 +44,11 @@ class Captured:
     def header(self, name: str) -> str | None:
         """All values of header ``name`` (any case) joined by ``", "``; ``None`` when absent."""
         lname = name.lower()
-        values = [v for k, v in self.headers if k.lower() == lname]
-        return ", ".join(values) if values else None
+        found: str | None = None
+        for k, v in self.headers:
+            if len(k) == len(lname) and k.lower() == lname:
+                found = v if found is None else f"{found}, {v}"
+        return found
 
 
 def is_error(side: Captured) -> bool:

@@ -68,20 +68,28 @@ def _compare_headers(primary: Captured, shadow: Captured, rules: CompareRules) -
     diffs = []
     for name in rules.headers:
         a, b = primary.header(name), shadow.header(name)
-        if _header_value(a) != _header_value(b):
+        if a != b and _header_value(a) != _header_value(b):
             diffs.append(Difference(f"headers.{name}", "header", a, b))
     return diffs
 
 
 def _is_json(side: Captured) -> bool:
-    return "json" in (side.header("content-type") or "").lower()
+    content_type = side.header("content-type")
+    return content_type is not None and "json" in content_type.lower()
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # one decoder: json.loads makes one per call
 
 
 def _parse(body: bytes) -> tuple[bool, object]:
-    try:
-        return True, json.loads(body, parse_float=Decimal)
+    try:  # as json.loads(body) reads bytes: UTF-8 (a BOM allowed), UTF-16 or UTF-32
+        return True, _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         return False, None
+
+
+def _may_hold_bools(*sides: Captured) -> bool:
+    return any(b"true" in side.body or b"false" in side.body for side in sides)
 
 
 def _excerpt(body: bytes, start: int) -> str:
@@ -90,10 +98,12 @@ def _excerpt(body: bytes, start: int) -> str:
 
 def _compare_body(primary: Captured, shadow: Captured, rules: CompareRules) -> list[Difference]:
     if _is_json(primary) or _is_json(shadow):
+        if primary.body == shadow.body and not rules.matchers:
+            return []  # the same bytes are the same document (or the same invalid one)
         ok_a, doc_a = _parse(primary.body)
         ok_b, doc_b = _parse(shadow.body)
         if ok_a and ok_b:
-            return diff_json(doc_a, doc_b, rules)
+            return diff_json(doc_a, doc_b, rules, bools=_may_hold_bools(primary, shadow))
         if ok_a or ok_b:
             return [
                 Difference(

@@ -44,6 +44,45 @@ def test_numbers_compare_by_value_not_spelling() -> None:
     assert compare(a, b, CompareRules()).verdict is Verdict.MATCH
 
 
+def test_true_is_not_one_even_where_python_says_equal() -> None:
+    # Python has True == 1 and {"a": [True]} == {"a": [1]}: the quick equality check must not
+    # let that through, whether the word true appears in one body or in both
+    assert diffs({"a": [True], "n": 0}, {"a": [1], "n": False}) == [
+        ("$.a[0]", "type"),
+        ("$.n", "type"),
+    ]
+    assert diffs({"a": True, "b": "true"}, {"a": 1, "b": "true"}) == [("$.a", "type")]
+    assert diffs({"a": True, "b": [None, False]}, {"a": True, "b": [None, False]}) == []
+
+
+def test_equal_documents_still_meet_the_matchers() -> None:
+    # byte-identical answers skip the walk, except where a matcher can refuse what both share
+    same = {"id": "not-a-uuid", "n": 1}
+    assert diffs(same, same) == []
+    assert diffs(same, same, matchers={"$.id": "uuid"}) == [("$.id", "matcher")]
+    assert diffs(same, dict(reversed(same.items())), matchers={"$.id": "uuid"}) == [
+        ("$.id", "matcher")
+    ]
+
+
+def test_equal_documents_under_every_other_rule() -> None:
+    doc = {"results": [{"id": 1, "p": "1.50"}, {"id": 1, "p": "2"}, {"x": 0}], "t": "now"}
+    rules = {
+        "ignore": ["$.t"],
+        "tolerance": {"$.results[*].p": 0.01},
+        "unordered": {"$.results": "id"},
+    }
+    other = Captured(200, (("content-type", "application/json"),), json_dumps_spaced(doc), 0)
+    comparison = compare(json_side(doc), other, CompareRules.from_config(rules))
+    assert comparison.verdict is Verdict.MATCH
+
+
+def json_dumps_spaced(doc: object) -> bytes:
+    import json
+
+    return json.dumps(doc, indent=2, sort_keys=True).encode()
+
+
 @pytest.mark.parametrize(
     "pattern",
     ["$.results[*].updated_at", "$..updated_at", "$.results[1].updated_at", "$.*[*].updated_at"],

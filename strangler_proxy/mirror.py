@@ -20,6 +20,7 @@ nothing here can raise into it. Per route, at most ``max_concurrency`` exchanges
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import time
@@ -52,7 +53,7 @@ SHADOW_HEADER = "X-Strangler-Shadow"
 DRY_RUN_HEADER = "X-Strangler-Dry-Run"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass pays a setattr call per field
 class ShadowJob:
     """Everything a shadow exchange needs, captured while the primary was served."""
 
@@ -70,14 +71,17 @@ class ShadowJob:
 
 
 class _RouteLane:
-    """The concurrency cap and bounded queue of one route."""
+    """The concurrency cap and bounded queue of one route: at most ``max_concurrency`` tasks,
+    each taking the next waiting copy when its exchange is done (no task, no lock per copy)."""
 
-    __slots__ = ("pending", "slots", "spec")
+    __slots__ = ("running", "spec", "timeouts", "waiting")
 
     def __init__(self, spec: ShadowSpec) -> None:
         self.spec = spec
-        self.slots = asyncio.Semaphore(spec.max_concurrency)
-        self.pending = 0  # running + waiting
+        self.running = 0  # tasks working through this lane
+        self.waiting: collections.deque[ShadowJob] = collections.deque()
+        wait = spec.timeout  # the whole exchange, each of its phases too
+        self.timeouts = Timeouts(connect=wait, response=wait, idle=wait, total=wait)
 
 
 class Mirror:
@@ -131,34 +135,40 @@ class Mirror:
         lane = self._lanes.get(job.route.name)
         if lane is None or lane.spec is not spec:  # new route, or its settings were reloaded
             lane = self._lanes[job.route.name] = _RouteLane(spec)
-        if lane.pending >= spec.max_concurrency + spec.queue:
+        if lane.running < spec.max_concurrency:
+            lane.running += 1
+            task = asyncio.get_running_loop().create_task(self._run(lane, job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return True
+        if len(lane.waiting) >= spec.queue:
             self.metrics.dropped(job.route.name)
             return False
-        lane.pending += 1
-        task = asyncio.get_running_loop().create_task(self._run(lane, job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        lane.waiting.append(job)
         return True
 
     # -- off the data path ----------------------------------------------------------------------
-    async def _run(self, lane: _RouteLane, job: ShadowJob) -> None:
+    async def _run(self, lane: _RouteLane, job: ShadowJob | None) -> None:
+        """Exchange ``job``, then the lane's waiting copies, until none is left."""
         try:
             if not self._store_started:
                 async with self._store_lock:
                     if not self._store_started:
                         await asyncio.to_thread(self.store.start)
                         self._store_started = True
-            async with lane.slots:
-                await self._exchange(job)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the choke point: count, log, never propagate
-            self.metrics.dropped(job.route.name)
-            log.exception("shadow exchange for %s failed", job.route.name)
+            while job is not None:
+                try:
+                    await self._exchange(job, lane.timeouts)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the choke point: count, log, never propagate
+                    self.metrics.dropped(job.route.name)
+                    log.exception("shadow exchange for %s failed", job.route.name)
+                job = lane.waiting.popleft() if lane.waiting else None
         finally:
-            lane.pending -= 1
+            lane.running -= 1
 
-    async def _ask(self, base: str, job: ShadowJob, *, copy: bool) -> Captured:
+    async def _ask(self, base: str, job: ShadowJob, timeouts: Timeouts, *, copy: bool) -> Captured:
         headers = CIMultiDict(job.headers)
         if copy:
             headers[SHADOW_HEADER] = "1"
@@ -166,24 +176,16 @@ class Mirror:
                 headers[DRY_RUN_HEADER] = "1"
         limit = job.spec.max_body_bytes
         t0 = time.perf_counter()
-        wait = job.spec.timeout  # the whole exchange, each of its phases too
         try:
             resp = await self.client.request(
-                job.method,
-                base,
-                job.target,
-                headers,
-                job.body,
-                timeouts=Timeouts(connect=wait, response=wait, idle=wait, total=wait),
+                job.method, base, job.target, headers, job.body, timeouts=timeouts
             )
             try:
                 body = await resp.content.read(limit + 1)
                 error = "body_too_large" if len(body) > limit else None
                 return Captured(
                     status=resp.status,
-                    headers=tuple(
-                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
-                    ),
+                    headers=tuple(resp.headers.items()),
                     body=body[:limit],
                     latency=time.perf_counter() - t0,
                     error=error,
@@ -195,14 +197,14 @@ class Mirror:
         except (aiohttp.ClientError, OSError):
             return Captured(None, (), b"", time.perf_counter() - t0, "upstream_unavailable")
 
-    async def _exchange(self, job: ShadowJob) -> None:
+    async def _exchange(self, job: ShadowJob, timeouts: Timeouts) -> None:
         route = job.route.name
         spec = job.spec
         rules = spec.compare
-        shadow = await self._ask(job.shadow_base, job, copy=True)
+        shadow = await self._ask(job.shadow_base, job, timeouts, copy=True)
         safe = job.method in SAFE_METHODS
         if safe and spec.noise_sample > 0 and self.rng() < spec.noise_sample:
-            again = await self._ask(job.primary_base, job, copy=False)
+            again = await self._ask(job.primary_base, job, timeouts, copy=False)
             if job.primary.error is None and again.error is None:
                 self.store.record_noise(self.noise.observe(route, job.primary, again, rules))
         noise = self.noise.noise(route)
@@ -210,8 +212,8 @@ class Mirror:
         if comparison.verdict is Verdict.MISMATCH and safe and spec.recheck_delay >= 0:
             await asyncio.sleep(spec.recheck_delay)
             primary2, shadow2 = await asyncio.gather(
-                self._ask(job.primary_base, job, copy=False),
-                self._ask(job.shadow_base, job, copy=True),
+                self._ask(job.primary_base, job, timeouts, copy=False),
+                self._ask(job.shadow_base, job, timeouts, copy=True),
             )
             comparison = classify_race(comparison, compare(primary2, shadow2, rules, noise))
         result = ShadowResult(

@@ -684,7 +684,11 @@ class Proxy:
         if spec is None or mirror is None:
             return None
         try:
-            sticky = mirror.sticky_value(spec, request.headers, request.cookies)
+            sticky = (
+                ""
+                if spec.sticky is None
+                else mirror.sticky_value(spec, request.headers, request.cookies)
+            )
             if not mirror.wants(route, request.method, sticky, client):
                 return None
             assert route.to is not None
@@ -717,10 +721,9 @@ class Proxy:
             self._drop_copy(copy)
             return
         try:
-            raw = upstream_resp.raw_headers
             primary = Captured(
                 status=upstream_resp.status,
-                headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw),
+                headers=tuple(upstream_resp.headers.items()),
                 body=b"".join(copy.response_chunks),
                 latency=x.upstream_latency or 0.0,
             )

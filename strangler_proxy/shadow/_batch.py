@@ -119,13 +119,15 @@ class Batch:
 
     @classmethod
     def fold(cls, items: list[ShadowResult | NoiseSample], max_body: int) -> Batch:
-        batch = cls()
+        return cls().add_all(items, max_body)
+
+    def add_all(self, items: list[ShadowResult | NoiseSample], max_body: int) -> Batch:
         for item in items:
             if isinstance(item, NoiseSample):
-                batch._add_noise(item)
+                self._add_noise(item)
             else:
-                batch._add_result(item, max_body)
-        return batch
+                self.add(item, max_body)
+        return self
 
     def _route(self, route: str) -> RouteDelta:
         return self.routes.setdefault(route, RouteDelta())
@@ -136,7 +138,7 @@ class Batch:
         for name in sample.fields:
             self.noise.setdefault((sample.route, name), FieldDelta("noise")).seen(sample.timestamp)
 
-    def _add_result(self, result: ShadowResult, max_body: int) -> None:
+    def add(self, result: ShadowResult, max_body: int) -> None:
         route, at = result.route, result.timestamp
         delta = self._route(route)
         delta.seen(at)

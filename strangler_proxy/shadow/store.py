@@ -1,11 +1,14 @@
 """The results store: ``record()`` on the request path, a writer thread off it.
 
-``ShadowStore.record(result)`` appends to a bounded in-memory queue and returns at once; when
-the queue is full the result is dropped and counted (``dropped``, per route in
-``dropped_by_route``, and ``ShadowMetrics.dropped`` when metrics are given). A background
-thread takes up to ``batch_size`` items or whatever arrived within ``flush_interval`` seconds,
-redacts them, and applies them in one transaction. A failed batch is logged and counted
-(``write_errors``), never raised::
+``ShadowStore.record(result)`` returns at once. A result that needs no example (a match, noise
+only, a likely race, an error) is added to the running counts in memory: a few additions, and
+nothing of it is kept. A mismatch, whose example must be redacted and stored, and a noise
+sample go to a bounded queue; when it is full they are dropped and counted (``dropped``, per
+route in ``dropped_by_route``, and ``ShadowMetrics.dropped`` when metrics are given). A
+background thread wakes every ``flush_interval`` seconds (not per result: waking it for each
+one would cost the event loop's thread a switch of the GIL per request), takes the counts and
+what is queued in batches of up to ``batch_size``, redacts, and applies each batch in one
+transaction. A failed batch is logged and counted (``write_errors``), never raised::
 
     store = open_store(None, Path("var/shadow.sqlite3"))   # or "postgresql://…"
     store.start()
@@ -22,9 +25,9 @@ reported.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
-import queue
 import random
 import threading
 import time
@@ -34,7 +37,7 @@ from pathlib import Path
 from . import _sql
 from ._batch import Batch
 from ._snapshot import ExampleRow, Snapshot, read_snapshot
-from ._types import NoiseSample, ShadowResult
+from ._types import NoiseSample, ShadowResult, Verdict
 from ._write import ExamplePolicy, apply_batch
 from .metrics import ShadowMetrics
 
@@ -68,8 +71,15 @@ class ShadowStore:
         self._rng = rng or random.Random()
         self._metrics = metrics
         self._examples = ExamplePolicy(examples_per_field, example_ttl, self._rng)
-        self._queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        # appended on the event loop's thread, taken by the writer: deque's append and
+        # popleft are atomic, so neither side locks or wakes the other
+        self._queue: collections.deque[Item] = collections.deque()
         self._lock = threading.Lock()  # one batch at a time on the one connection
+        # results without an example, counted as they come (the writer swaps it for a new one)
+        self._counted = Batch()
+        self._counted_items = 0
+        self._counted_lock = threading.Lock()
         self._db: _sql.Driver | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -80,16 +90,22 @@ class ShadowStore:
 
     # -- the request path ------------------------------------------------------------------
     def record(self, result: ShadowResult) -> bool:
-        """Queue ``result`` for writing; ``False`` (dropped, counted) when the queue is full."""
-        return self._put(result)
+        """Count ``result``, or queue it when it is a mismatch (its example is stored);
+        ``False`` (dropped, counted) when the queue is full."""
+        if result.comparison.verdict is Verdict.MISMATCH:
+            return self._put(result)
+        with self._counted_lock:
+            self._counted.add(result, self.max_body)
+            self._counted_items += 1
+        return True
 
     def record_noise(self, sample: NoiseSample) -> bool:
         return self._put(sample)
 
     def _put(self, item: Item) -> bool:
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
+        if len(self._queue) < self.queue_size:
+            self._queue.append(item)
+        else:
             self.dropped += 1
             self.dropped_by_route[item.route] = self.dropped_by_route.get(item.route, 0) + 1
             if self._metrics is not None:
@@ -99,7 +115,8 @@ class ShadowStore:
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        """Results and samples not written yet."""
+        return len(self._queue) + self._counted_items
 
     # -- lifecycle -------------------------------------------------------------------------
     def _connect(self) -> _sql.Driver:
@@ -130,45 +147,44 @@ class ShadowStore:
                 self._db = None
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            items = self._take(block=True)
-            if items:
-                self._write(items)
+        while not self._stop.wait(self.flush_interval):
+            self.flush()
 
-    def _take(self, block: bool) -> list[Item]:
+    def _take(self) -> list[Item]:
         items: list[Item] = []
-        deadline = time.monotonic() + self.flush_interval
-        while len(items) < self.batch_size:
-            timeout = deadline - time.monotonic()
-            try:
-                if block and timeout > 0:
-                    items.append(self._queue.get(timeout=timeout))
-                else:
-                    items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
+        take = self._queue.popleft
+        try:
+            while len(items) < self.batch_size:
+                items.append(take())
+        except IndexError:
+            pass
         return items
 
     def flush(self) -> int:
-        """Write everything queued now, in the caller's thread; returns the items written."""
-        total = 0
-        while items := self._take(block=False):
-            self._write(items)
+        """Write everything recorded so far, in the caller's thread; returns the items written."""
+        with self._counted_lock:
+            batch, self._counted = self._counted, Batch()
+            counted, self._counted_items = self._counted_items, 0
+        items = self._take()
+        total = counted + len(items)
+        if total:
+            self._write(batch.add_all(items, self.max_body), total)
+        while items := self._take():
+            self._write(Batch().add_all(items, self.max_body), len(items))
             total += len(items)
         return total
 
     # -- the writer ------------------------------------------------------------------------
-    def _write(self, items: list[Item]) -> None:
+    def _write(self, batch: Batch, items: int) -> None:
         try:
-            batch = Batch.fold(items, self.max_body)
             with self._lock:
                 db = self._connect()
                 with db.transaction():
                     apply_batch(db, batch, self._clock(), self._examples)
-            self.written += len(items)
+            self.written += items
         except Exception:
             self.write_errors += 1
-            log.exception("shadow store: a batch of %d results was lost", len(items))
+            log.exception("shadow store: a batch of %d results was lost", items)
 
     def snapshot(self, route: str | None = None) -> Snapshot:
         """Everything stored (for ``route``, or all routes); empty if there is no store yet."""

@@ -97,9 +97,8 @@ def _example_count(store: ShadowStore) -> int:
 def test_record_never_blocks_and_counts_drops(tmp_path: Path) -> None:
     metrics = ShadowMetrics()
     store = open_store(None, tmp_path / "s.sqlite3", queue_size=3, metrics=metrics)
-    result = make_result(json_side({"a": 1}), json_side({"a": 1}))
     start = time.perf_counter()
-    accepted = [store.record(result) for _ in range(1000)]
+    accepted = [store.record(mismatch(i)) for i in range(1000)]
     assert time.perf_counter() - start < 0.5
     assert accepted.count(True) == 3
     assert store.dropped == 997 and store.dropped_by_route == {"products": 997}
@@ -109,14 +108,30 @@ def test_record_never_blocks_and_counts_drops(tmp_path: Path) -> None:
     assert store.snapshot().routes[0].compared == 3
 
 
+def test_matches_are_counted_in_place_never_queued(tmp_path: Path) -> None:
+    # a match needs no example: it is added to the counts, takes no queue slot, is never
+    # dropped, and keeps nothing of the result (latency and timestamps are in the counts)
+    store = open_store(None, tmp_path / "s.sqlite3", queue_size=3)
+    match = make_result(json_side({"a": 1}, latency=0.004), json_side({"a": 1}, latency=0.2))
+    assert all(store.record(match) for _ in range(1000))
+    assert store.record(mismatch(1)) and store.dropped == 0
+    assert store.queued == 1001
+    assert store.flush() == 1001 and store.queued == 0
+    route = store.snapshot().routes[0]
+    assert (route.compared, route.matched, route.mismatched) == (1001, 1000, 1)
+    latency = {(side, b): n for r, side, b, n in store.snapshot().latency if r == "products"}
+    assert latency[("primary", bucket(0.004))] == 1000
+    assert latency[("shadow", bucket(0.2))] == 1000
+    store.close()
+
+
 def test_record_does_not_wait_for_a_stuck_writer(tmp_path: Path) -> None:
     store = open_store(None, tmp_path / "s.sqlite3", queue_size=10, flush_interval=0.01)
     store.start()
-    result = make_result(json_side({"a": 1}), json_side({"a": 1}))
     with store._lock:  # the writer cannot write while we hold its lock
         start = time.perf_counter()
-        for _ in range(100):
-            store.record(result)
+        for i in range(100):
+            store.record(mismatch(i))
         assert time.perf_counter() - start < 0.5
     store.close()
     assert store.dropped >= 90 - 10  # at most one batch was taken off the queue meanwhile

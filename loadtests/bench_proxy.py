@@ -31,6 +31,7 @@ For work on the proxy's own cost:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +72,7 @@ class Target:
     url: str
     pids: list[int] = field(default_factory=list)  # processes whose CPU is the proxy's
     samples: list[Sample] = field(default_factory=list)
+    admin: str | None = None  # the kit's admin API (shadow rows: copies compared / dropped)
 
 
 # the floor: aiohttp's server and client with nothing of the kit's in between
@@ -232,15 +235,25 @@ def _bare_target(procs: list[Process], upstream: str, path: str) -> Target:
 
 
 def kit_table(
-    folder: Path, legacy: str, port: int, admin: int, *, mode: str = "canary", shadow: str = ""
+    folder: Path,
+    legacy: str,
+    port: int,
+    admin: int,
+    *,
+    mode: str = "canary",
+    shadow: str = "",
+    lane: int | None = None,
 ) -> Path:
     """The benchmark's table: ``product-detail`` in canary (25%) by default; with
-    ``mode="legacy"`` or ``mode="shadow"`` (a copy of every request to ``shadow``)."""
+    ``mode="legacy"`` or ``mode="shadow"`` (a copy of every request to ``shadow``; ``lane``
+    sets ``max_concurrency``, the route's default otherwise)."""
     table = folder / f"routing-{port}.yaml"
+    wide = f", max_concurrency: {lane}" if lane is not None else ""
     route = {
         "canary": "    mode: canary\n    to: catalog\n    weight: 25\n",
         "legacy": "    mode: legacy\n",
-        "shadow": "    mode: shadow\n    to: catalog\n    shadow: {sample: 1.0, noise_sample: 0}\n",
+        "shadow": "    mode: shadow\n    to: catalog\n"
+        f"    shadow: {{sample: 1.0, noise_sample: 0{wide}}}\n",
     }[mode]
     table.write_text(
         f"version: 1\nlisten: 127.0.0.1:{port}\nadmin: {{listen: 127.0.0.1:{admin}}}\n"
@@ -280,6 +293,23 @@ def report(group: str, targets: list[Target]) -> None:
     for t in targets:
         if t.pids:
             print(f"  peak memory {t.name}: {_peak_rss_mib(t.pids):.1f} MiB")
+    for t in targets:
+        if t.admin is not None:
+            print(f"  copies {t.name}: {_shadow_counts(t.admin)}")
+
+
+def _shadow_counts(admin: str) -> str:
+    """The kit's own shadow counters: how many copies were compared, how many dropped."""
+    with urllib.request.urlopen(f"{admin}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    counts = {
+        name: sum(
+            float(m.group(1))
+            for m in re.finditer(rf"^strangler_shadow_{name}_total{{[^}}]*}} (\S+)$", text, re.M)
+        )
+        for name in ("compared", "matched", "mismatched", "dropped")
+    }
+    return ", ".join(f"{int(v)} {k}" for k, v in counts.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,11 +403,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _shadow_targets(
-    folder: Path, procs: list[Process], upstream: str, path: str, copy_to: str = ""
+    folder: Path,
+    procs: list[Process],
+    upstream: str,
+    path: str,
+    copy_to: str = "",
+    relaid: str = "",
 ) -> list[Target]:
     """The same route in legacy mode, in shadow mode (100%, copies to ``copy_to``, else to the
-    upstream itself), and shadowed to a slow (2 s) upstream: the client's numbers must not
-    follow the shadow's."""
+    upstream itself; and to ``relaid``, the same JSON in another layout, so every comparison
+    parses and walks both documents), and shadowed to a slow (2 s) upstream: the client's
+    numbers must not follow the shadow's."""
     slow_port = free_port()
     slow = Process(
         [
@@ -396,13 +432,20 @@ def _shadow_targets(
     procs.append(slow)
     slow.wait_http(f"http://127.0.0.1:{slow_port}/healthz", status=200)
     targets = []
-    for label, mode, shadow in (
-        ("kit, legacy mode", "legacy", ""),
-        ("kit, shadow 100%", "shadow", copy_to),
-        ("kit, shadow to 2 s upstream", "shadow", f"http://127.0.0.1:{slow_port}"),
-    ):
+    # every request copied and compared: a lane wide enough that none is dropped (64); the
+    # slow upstream with the route's defaults (16 in flight, 64 waiting, the rest dropped)
+    rows = [
+        ("kit, legacy mode", "legacy", "", None),
+        ("kit, shadow 100%", "shadow", copy_to, 64),
+        ("kit, shadow to 2 s upstream", "shadow", f"http://127.0.0.1:{slow_port}", None),
+    ]
+    if relaid:
+        rows.insert(2, ("kit, shadow 100%, relaid JSON", "shadow", relaid, 64))
+    for label, mode, shadow, lane in rows:
         port, admin = free_port(), free_port()
-        table = kit_table(folder, f"http://{upstream}", port, admin, mode=mode, shadow=shadow)
+        table = kit_table(
+            folder, f"http://{upstream}", port, admin, mode=mode, shadow=shadow, lane=lane
+        )
         kit = Process(
             [
                 sys.executable,
@@ -421,7 +464,14 @@ def _shadow_targets(
         procs.append(kit)
         kit.wait_http(f"http://127.0.0.1:{admin}/healthz", status=200)
         assert kit.popen is not None
-        targets.append(Target(label, f"http://127.0.0.1:{port}{path}", [kit.popen.pid]))
+        targets.append(
+            Target(
+                label,
+                f"http://127.0.0.1:{port}{path}",
+                [kit.popen.pid],
+                admin=f"http://127.0.0.1:{admin}" if mode == "shadow" else None,
+            )
+        )
     return targets
 
 
@@ -465,10 +515,22 @@ def _start_group(
         (folder / "api" / "products" / "7" / "index.json").write_bytes(PAYLOAD)
         sub = folder / f"up-{port}"
         sub.mkdir()
+        # a second server: the same document in another layout (key order, spacing)
+        relaid_port = free_port()
+        relaid_root = sub / "relaid"
+        (relaid_root / "api" / "products" / "7").mkdir(parents=True)
+        doc = json.loads(PAYLOAD)
+        relaid_doc = {"results": [dict(reversed(item.items())) for item in doc["results"]]}
+        (relaid_root / "api" / "products" / "7" / "index.json").write_text(
+            json.dumps(relaid_doc, indent=1)
+        )
         conf = nginx_conf(
             sub,
-            f"server {{ listen 127.0.0.1:{port}; root {folder}; default_type application/json;"
-            f" index index.json; keepalive_requests 100000; }}",
+            "".join(
+                f"server {{ listen 127.0.0.1:{p}; root {root}; default_type application/json;"
+                f" index index.json; keepalive_requests 100000; }}\n"
+                for p, root in ((port, folder), (relaid_port, relaid_root))
+            ),
         )
         if nginx_bin is None:
             raise SystemExit(
@@ -509,7 +571,9 @@ def _start_group(
     if group.startswith("shadow cost (django"):
         return _shadow_targets(folder, procs, upstream, path, _start_catalog(folder, procs, path))
     if group.startswith("shadow"):
-        return _shadow_targets(folder, procs, upstream, path)
+        return _shadow_targets(
+            folder, procs, upstream, path, relaid=f"http://127.0.0.1:{relaid_port}"
+        )
     targets = [] if not nginx_row else [Target("direct", f"http://{upstream}{path}")]
     if bare:
         targets.append(_bare_target(procs, upstream, path))

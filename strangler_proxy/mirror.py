@@ -70,6 +70,11 @@ class ShadowJob:
     started: float
 
 
+def _decoded(raw: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[str, str], ...]:
+    """Headers as sent, byte for byte (latin-1): what the store and the comparison keep."""
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+
+
 class _RouteLane:
     """The concurrency cap and bounded queue of one route: at most ``max_concurrency`` tasks,
     each taking the next waiting copy when its exchange is done (no task, no lock per copy)."""
@@ -151,13 +156,10 @@ class Mirror:
     async def _run(self, lane: _RouteLane, job: ShadowJob | None) -> None:
         """Exchange ``job``, then the lane's waiting copies, until none is left."""
         try:
-            if not self._store_started:
-                async with self._store_lock:
-                    if not self._store_started:
-                        await asyncio.to_thread(self.store.start)
-                        self._store_started = True
             while job is not None:
                 try:
+                    if not self._store_started:
+                        await self._start_store()
                     await self._exchange(job, lane.timeouts)
                 except asyncio.CancelledError:
                     raise
@@ -167,6 +169,15 @@ class Mirror:
                 job = lane.waiting.popleft() if lane.waiting else None
         finally:
             lane.running -= 1
+            if lane.running == 0 and lane.waiting:  # cancelled (shutdown): nobody takes these
+                self.metrics.dropped(lane.waiting[0].route.name, len(lane.waiting))
+                lane.waiting.clear()
+
+    async def _start_store(self) -> None:
+        async with self._store_lock:
+            if not self._store_started:
+                await asyncio.to_thread(self.store.start)
+                self._store_started = True
 
     async def _ask(self, base: str, job: ShadowJob, timeouts: Timeouts, *, copy: bool) -> Captured:
         headers = CIMultiDict(job.headers)
@@ -185,7 +196,7 @@ class Mirror:
                 error = "body_too_large" if len(body) > limit else None
                 return Captured(
                     status=resp.status,
-                    headers=tuple(resp.headers.items()),
+                    headers=_decoded(resp.raw_headers),
                     body=body[:limit],
                     latency=time.perf_counter() - t0,
                     error=error,

@@ -723,7 +723,9 @@ class Proxy:
         try:
             primary = Captured(
                 status=upstream_resp.status,
-                headers=tuple(upstream_resp.headers.items()),
+                headers=tuple(
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream_resp.raw_headers
+                ),
                 body=b"".join(copy.response_chunks),
                 latency=x.upstream_latency or 0.0,
             )

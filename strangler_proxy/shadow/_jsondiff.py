@@ -60,8 +60,7 @@ def _kind(value: object) -> str:
 
 def _same(a: object, b: object) -> bool:
     """Whether two documents equal in Python's terms (``==``, which is one comparison in C) are
-    equal by the walk's rules too: Python has ``True == 1``, the walk has not (NaN, never equal
-    to itself, fails ``==`` and is walked)."""
+    equal by the walk's rules too: Python has ``True == 1``, the walk has not."""
     if isinstance(a, dict):
         return isinstance(b, dict) and all(_same(v, b[k]) for k, v in a.items())
     if isinstance(a, list):
@@ -94,8 +93,12 @@ def _walk(a: object, b: object, path: Path, rules: CompareRules) -> Iterator[Dif
             yield from _walk_unordered(a, b, path, key, rules)
     elif _kind(a) != _kind(b):
         yield _diff(path, "type", a, b)
-    elif a != b:
+    elif a != b and not (_is_nan(a) and _is_nan(b)):  # NaN on both sides is the same answer
         yield _diff(path, "value", a, b)
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and value != value
 
 
 def _walk_object(
@@ -130,7 +133,21 @@ def _walk_array(
 
 
 def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    """A key value as text that is equal exactly when the walk finds the values equal:
+    numbers by value (``1``, ``1.0`` and ``1E+0`` alike), ``true`` apart from ``1``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        number = as_decimal(value)
+        if number is None:  # NaN, infinities
+            return f"#{value!r}"
+        return "#0" if number == 0 else f"#{number.normalize()}"  # -0 is 0
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return "{" + ",".join(f"{json.dumps(k)}:{_canonical(v)}" for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(map(_canonical, value)) + "]"
+    return json.dumps(value)
 
 
 def _group(

@@ -14,6 +14,7 @@ When several patterns match one path, the first one given wins.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Mapping
@@ -37,7 +38,7 @@ def as_decimal(value: object) -> Decimal | None:
     if isinstance(value, int | Decimal):
         return Decimal(value)
     if isinstance(value, float):
-        return Decimal(repr(value))
+        return Decimal(repr(value)) if math.isfinite(value) else None
     if isinstance(value, str):
         try:
             number = Decimal(value.strip())

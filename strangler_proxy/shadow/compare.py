@@ -84,12 +84,19 @@ _DECODER = json.JSONDecoder(parse_float=Decimal)  # one decoder: json.loads make
 def _parse(body: bytes) -> tuple[bool, object]:
     try:  # as json.loads(body) reads bytes: UTF-8 (a BOM allowed), UTF-16 or UTF-32
         return True, _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+    except (ValueError, RecursionError):  # not JSON (or nested too deep): compared as bytes
         return False, None
 
 
 def _may_hold_bools(*sides: Captured) -> bool:
-    return any(b"true" in side.body or b"false" in side.body for side in sides)
+    """False only when neither body can hold ``true`` or ``false``: UTF-8 (as good as every
+    JSON body) without either word; UTF-16 and UTF-32 spell them in other bytes."""
+    return any(
+        b"true" in side.body
+        or b"false" in side.body
+        or json.detect_encoding(side.body) not in ("utf-8", "utf-8-sig")
+        for side in sides
+    )
 
 
 def _excerpt(body: bytes, start: int) -> str:

@@ -108,9 +108,9 @@ def redact_body(body: bytes, paths: Iterable[str] = ()) -> bytes:
     """JSON bodies: parse, blank the paths, serialize (compact); others: text patterns."""
     try:
         doc = json.loads(body, parse_float=Decimal)
-    except ValueError:
+        redacted = _redact_tree(doc, (), _patterns(paths))
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to walk: as text
         return _TEXT_SECRET.sub(rb"\1" + REDACTED.encode(), body)
-    redacted = _redact_tree(doc, (), _patterns(paths))
     return json.dumps(redacted, default=_json_default, ensure_ascii=False).encode()
 
 

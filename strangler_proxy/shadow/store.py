@@ -148,7 +148,10 @@ class ShadowStore:
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_interval):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # flush counts and logs its own failures; the writer lives on
+                log.exception("shadow store: the writer failed")
 
     def _take(self) -> list[Item]:
         items: list[Item] = []
@@ -161,30 +164,33 @@ class ShadowStore:
         return items
 
     def flush(self) -> int:
-        """Write everything recorded so far, in the caller's thread; returns the items written."""
+        """Write everything recorded so far, in the caller's thread; returns the items written
+        (a batch that fails is logged, counted in ``write_errors`` and lost)."""
         with self._counted_lock:
             batch, self._counted = self._counted, Batch()
             counted, self._counted_items = self._counted_items, 0
         items = self._take()
-        total = counted + len(items)
-        if total:
-            self._write(batch.add_all(items, self.max_body), total)
+        written = self._write(batch, counted, items) if counted or items else 0
         while items := self._take():
-            self._write(Batch().add_all(items, self.max_body), len(items))
-            total += len(items)
-        return total
+            written += self._write(Batch(), 0, items)
+        return written
 
     # -- the writer ------------------------------------------------------------------------
-    def _write(self, batch: Batch, items: int) -> None:
+    def _write(self, batch: Batch, counted: int, items: list[Item]) -> int:
+        """Apply ``batch`` (``counted`` results already in it) plus ``items``; how many."""
+        total = counted + len(items)
         try:
+            batch.add_all(items, self.max_body)  # redaction happens here: inside the guard
             with self._lock:
                 db = self._connect()
                 with db.transaction():
                     apply_batch(db, batch, self._clock(), self._examples)
-            self.written += items
         except Exception:
             self.write_errors += 1
-            log.exception("shadow store: a batch of %d results was lost", items)
+            log.exception("shadow store: a batch of %d results was lost", total)
+            return 0
+        self.written += total
+        return total
 
     def snapshot(self, route: str | None = None) -> Snapshot:
         """Everything stored (for ``route``, or all routes); empty if there is no store yet."""

@@ -55,6 +55,52 @@ def test_true_is_not_one_even_where_python_says_equal() -> None:
     assert diffs({"a": True, "b": [None, False]}, {"a": True, "b": [None, False]}) == []
 
 
+def test_true_is_not_one_in_utf16_bodies_either() -> None:
+    # the quick check looks for the words true/false in the bytes: UTF-16 spells them apart
+    json_ = (("content-type", "application/json"),)
+    for a, b in (
+        ('{"ok": true}'.encode("utf-16"), '{"ok": 1}'.encode("utf-16")),
+        ('{"ok": true}'.encode("utf-16"), b'{"ok": 1}'),
+        ('{"ok": true}'.encode("utf-32"), '{"ok": 1}'.encode("utf-32")),
+    ):
+        comparison = compare(Captured(200, json_, a, 0), Captured(200, json_, b, 0), CompareRules())
+        assert [(d.path, d.kind) for d in comparison.differences] == [("$.ok", "type")]
+
+
+def test_unordered_keys_compare_numbers_by_value() -> None:
+    # elements pair up by key value as the walk compares values: 1 = 1.0 = 1E+0, -0 = 0,
+    # but true is not 1; the quick check and the walk agree on every one
+    rules = {"unordered": {"$.r": "id"}}
+    assert diffs({"r": [{"id": 1}, {"id": 0}]}, {"r": [{"id": 0.0}, {"id": 1.0}]}, **rules) == []
+    assert diffs({"r": [{"id": 100, "x": 1}]}, {"r": [{"id": 1e2, "x": 2}]}, **rules) == [
+        ("$.r[id=100].x", "value")
+    ]
+    assert diffs({"r": [{"id": True}]}, {"r": [{"id": 1}]}, **rules) == [
+        ("$.r[id=1]", "extra"),
+        ("$.r[id=true]", "missing"),
+    ]
+    assert diffs({"r": [5]}, {"r": [5.0]}, **rules) == []
+
+
+def test_nan_on_both_sides_is_the_same_answer() -> None:
+    json_ = (("content-type", "application/json"),)
+    a = Captured(200, json_, b'{"x": [NaN], "y": 1}', 0)
+    b = Captured(200, json_, b'{"y": 1, "x": [NaN]}', 0)
+    c = Captured(200, json_, b'{"y": 1, "x": [1.5]}', 0)
+    assert compare(a, b, CompareRules()).verdict is Verdict.MATCH
+    assert [d.path for d in compare(a, c, CompareRules()).differences] == ["$.x[0]"]
+
+
+def test_tolerance_on_infinities_compares_them_plainly() -> None:
+    rules = {"tolerance": {"$.v": 0.5}}
+    json_ = (("content-type", "application/json"),)
+    inf = Captured(200, json_, b'{"v": Infinity}', 0)
+    other = Captured(200, json_, b'{"v": 2}', 0)
+    assert compare(inf, inf, CompareRules.from_config(rules)).verdict is Verdict.MATCH
+    got = compare(inf, other, CompareRules.from_config(rules)).differences
+    assert [(d.path, d.kind) for d in got] == [("$.v", "value")]
+
+
 def test_equal_documents_still_meet_the_matchers() -> None:
     # byte-identical answers skip the walk, except where a matcher can refuse what both share
     same = {"id": "not-a-uuid", "n": 1}

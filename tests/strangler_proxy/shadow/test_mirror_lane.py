@@ -1,0 +1,147 @@
+"""The mirror's per-route lane and the store's writer, against a real upstream process: copies
+beyond the cap wait and are all exchanged, a failure on one copy loses only that copy, and the
+writer survives a batch it cannot write."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from multidict import CIMultiDict
+
+from strangler_proxy.mirror import Mirror, ShadowJob
+from strangler_proxy.model import MatchSpec, Mode, Route, ShadowSpec
+from strangler_proxy.shadow import Captured, ShadowMetrics, ShadowStore, _batch, open_store
+from strangler_proxy.shadow._fakes import json_side, make_result
+from strangler_proxy.testing import wait_until
+from strangler_proxy.testing.harness import FakeUpstreamProcess
+from strangler_proxy.upstream_client import UpstreamClient
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstreamProcess]:
+    with FakeUpstreamProcess("lane") as up:
+        yield up
+
+
+class _FlakyStart(ShadowStore):
+    """A store whose first start fails (the database was not there yet)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(None, path, flush_interval=0.01)
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        if self.starts == 1:
+            raise OSError("database not reachable yet")
+        super().start()
+
+
+def _job(spec: ShadowSpec, base: str, n: int) -> ShadowJob:
+    route = Route("lane", MatchSpec(prefix="/"), Mode.SHADOW, to="svc", shadow=spec)
+    return ShadowJob(
+        route=route,
+        spec=spec,
+        method="GET",
+        target=f"/items/{n}",
+        headers=CIMultiDict({"Accept": "application/json"}),
+        body=None,
+        primary=Captured(200, (("Content-Type", "application/json"),), b"{}", 0.001),
+        primary_base=base,
+        shadow_base=base,
+        request_id=f"req-{n}",
+        started=time.time(),
+    )
+
+
+def test_waiting_copies_run_after_a_failed_one(upstream: FakeUpstreamProcess, tmp_path: Path):
+    async def scenario() -> tuple[int, int, int]:
+        store = _FlakyStart(tmp_path / "s.sqlite3")
+        metrics = ShadowMetrics()
+        client = UpstreamClient()
+        mirror = Mirror(client, store, metrics)
+        spec = ShadowSpec(max_concurrency=1, queue=10, noise_sample=0, recheck_delay=-1)
+        accepted = [mirror.offer(_job(spec, upstream.url, n)) for n in range(4)]
+        assert accepted == [True] * 4
+        await mirror.drain(timeout=10)
+        await client.close()
+        store.close()
+        return (
+            metrics.value("compared", "lane"),
+            metrics.value("dropped", "lane"),
+            store.snapshot().routes[0].compared,
+        )
+
+    compared, dropped, stored = asyncio.run(scenario())
+    # the first copy met the failing start and was counted as dropped; the three that
+    # waited behind it were exchanged by the same task, with no new offer to wake them
+    assert (compared, dropped, stored) == (3, 1, 3)
+
+
+def test_copies_over_the_cap_and_queue_are_dropped_and_counted(
+    upstream: FakeUpstreamProcess, tmp_path: Path
+) -> None:
+    async def scenario() -> tuple[list[bool], int, int]:
+        store = open_store(None, tmp_path / "s.sqlite3", flush_interval=0.01)
+        metrics = ShadowMetrics()
+        client = UpstreamClient()
+        mirror = Mirror(client, store, metrics)
+        spec = ShadowSpec(max_concurrency=2, queue=3, noise_sample=0, recheck_delay=-1)
+        accepted = [mirror.offer(_job(spec, upstream.url, n)) for n in range(8)]
+        await mirror.drain(timeout=10)
+        await client.close()
+        store.close()
+        return accepted, metrics.value("compared", "lane"), metrics.value("dropped", "lane")
+
+    accepted, compared, dropped = asyncio.run(scenario())
+    assert accepted == [True] * 5 + [False] * 3  # 2 running + 3 waiting
+    assert (compared, dropped) == (5, 3)
+
+
+def test_the_writer_outlives_a_batch_it_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(None, tmp_path / "s.sqlite3", flush_interval=0.01)
+    store.start()
+    calls = {"n": 0}
+    real = _batch.example_payload
+
+    def fails_once(result: object, max_body: int) -> str:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("an example that cannot be written")
+        return real(result, max_body)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_batch, "example_payload", fails_once)
+    mismatch = make_result(json_side({"n": 1}), json_side({"n": 2}))
+    store.record(mismatch)
+    wait_until(lambda: store.write_errors == 1, timeout=5)
+    for _ in range(3):
+        store.record(mismatch)
+    wait_until(lambda: store.written == 3, timeout=5)  # the same thread, still writing
+    store.close()
+    assert store.snapshot().routes[0].mismatched == 3
+
+
+def test_a_body_nested_too_deep_is_stored_as_text(tmp_path: Path) -> None:
+    deep_a = Captured(200, (("Content-Type", "application/json"),), b"[" * 100_000, 0.01)
+    deep_b = Captured(200, (("Content-Type", "application/json"),), b"[" * 100_001, 0.01)
+    store = open_store(None, tmp_path / "s.sqlite3")
+    store.record(make_result(deep_a, deep_b))
+    assert store.flush() == 1 and store.write_errors == 0
+    assert store.snapshot().routes[0].mismatched == 1
+
+
+def test_header_bytes_beyond_ascii_are_stored(tmp_path: Path) -> None:
+    # what the mirror keeps of a header sent as b'filename="caf\xe9.json"' (latin-1, as sent)
+    disposition = b'attachment; filename="caf\xe9.json"'.decode("latin-1")
+    side = Captured(200, (("Content-Disposition", disposition),), b"a", 0.01)
+    store = open_store(None, tmp_path / "s.sqlite3")
+    store.record(make_result(side, Captured(200, (), b"b", 0.01)))
+    assert store.flush() == 1 and store.write_errors == 0
+    example = store.mismatch_examples("products")[0].payload
+    assert ["Content-Disposition", disposition] in example["primary"]["headers"]

@@ -178,12 +178,20 @@ def nginx_conf(folder: Path, servers: str) -> Path:
     return conf
 
 
-def proxy_server(port: int, upstream: str, name: str) -> str:
+def proxy_server(port: int, upstream: str, name: str, mirror: str = "") -> str:
+    keep = 'proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;'
+    pools = f"upstream {name} {{ server {upstream}; keepalive 64; }}\n"
+    copy = internal = ""
+    if mirror:  # nginx's mirror module: a subrequest per request, its answer thrown away
+        pools += f"upstream {name}_m {{ server {mirror.removeprefix('http://')}; keepalive 64; }}\n"
+        copy = "mirror /_mirror; mirror_request_body on; "
+        internal = (
+            f"location = /_mirror {{ internal; proxy_pass http://{name}_m$request_uri; {keep} }} "
+        )
     return (
-        f"upstream {name} {{ server {upstream}; keepalive 64; }}\n"
-        f"server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{name}; "
-        f'proxy_http_version 1.1; proxy_set_header Connection ""; '
-        f"proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr; }} }}"
+        f"{pools}server {{ listen 127.0.0.1:{port}; {internal}"
+        f"location / {{ {copy}proxy_pass http://{name}; {keep} "
+        f"proxy_set_header X-Forwarded-For $remote_addr; }} }}"
     )
 
 
@@ -412,8 +420,8 @@ def _shadow_targets(
 ) -> list[Target]:
     """The same route in legacy mode, in shadow mode (100%, copies to ``copy_to``, else to the
     upstream itself; and to ``relaid``, the same JSON in another layout, so every comparison
-    parses and walks both documents), and shadowed to a slow (2 s) upstream: the client's
-    numbers must not follow the shadow's."""
+    parses both documents instead of finding the same bytes), and shadowed to a slow (2 s)
+    upstream: the client's numbers must not follow the shadow's."""
     slow_port = free_port()
     slow = Process(
         [
@@ -569,7 +577,17 @@ def _start_group(
         up.wait_http(f"http://127.0.0.1:{port}{path}", status=200)
     upstream = f"127.0.0.1:{port}"
     if group.startswith("shadow cost (django"):
-        return _shadow_targets(folder, procs, upstream, path, _start_catalog(folder, procs, path))
+        catalog = _start_catalog(folder, procs, path)
+        targets = _shadow_targets(folder, procs, upstream, path, catalog)
+        if nginx_bin is not None:
+            # the same copies with nginx's mirror module, and nginx without it: what a copy to
+            # this catalog costs a proxy that is not the kit, on the same two cores
+            plain = _nginx_target("nginx", folder, procs, nginx_bin, upstream, path)
+            mirrored = _nginx_target(
+                "nginx, mirror 100%", folder, procs, nginx_bin, upstream, path, mirror=catalog
+            )
+            targets += [plain, mirrored]
+        return targets
     if group.startswith("shadow"):
         return _shadow_targets(
             folder, procs, upstream, path, relaid=f"http://127.0.0.1:{relaid_port}"
@@ -583,20 +601,31 @@ def _start_group(
         label = "kit proxy" if n == 1 else f"kit proxy x{n} workers"
         targets.append(_kit_target(label, folder, procs, upstream, path, n))
     if nginx_bin is not None and nginx_row:
-        nport = free_port()
-        sub = folder / f"nginx-{nport}"
-        sub.mkdir()
-        conf = nginx_conf(sub, proxy_server(nport, upstream, "app"))
-        ng = Process([nginx_bin, "-c", str(conf)], name=f"nginx-{nport}").start()
-        procs.append(ng)
-        ng.wait_http(f"http://127.0.0.1:{nport}{path}", status=200)
-        assert ng.popen is not None
-        targets.append(
-            Target(
-                "nginx", f"http://127.0.0.1:{nport}{path}", [ng.popen.pid, *_children(ng.popen.pid)]
-            )
-        )
+        targets.append(_nginx_target("nginx", folder, procs, nginx_bin, upstream, path))
     return targets
+
+
+def _nginx_target(
+    label: str,
+    folder: Path,
+    procs: list[Process],
+    nginx_bin: str,
+    upstream: str,
+    path: str,
+    mirror: str = "",
+) -> Target:
+    """nginx (one worker) in front of ``upstream``; with ``mirror`` (a base URL), every request
+    is also copied there by nginx's ``mirror`` module, its answer thrown away."""
+    nport = free_port()
+    sub = folder / f"nginx-{nport}"
+    sub.mkdir()
+    conf = nginx_conf(sub, proxy_server(nport, upstream, f"app{nport}", mirror=mirror))
+    ng = Process([nginx_bin, "-c", str(conf)], name=f"nginx-{nport}").start()
+    procs.append(ng)
+    ng.wait_http(f"http://127.0.0.1:{nport}{path}", status=200)
+    assert ng.popen is not None
+    pids = [ng.popen.pid, *_children(ng.popen.pid)]
+    return Target(label, f"http://127.0.0.1:{nport}{path}", pids)
 
 
 if __name__ == "__main__":

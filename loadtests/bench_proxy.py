@@ -1,8 +1,8 @@
 """The proxy's own benchmark: direct vs the kit's proxy vs nginx, in one run, on 127.0.0.1.
 
     python -m loadtests.bench_proxy [--duration 10] [--connections 32] [--rounds 3]
-                                    [--only fast|django|shadow] [--workers 1,2]
-                                    [--quick] [--bare] [--tree LABEL=DIR ...]
+                                    [--only fast|django|shadow|shadow-django] [--workers 1,2]
+                                    [--quick] [--bare] [--floor] [--tree LABEL=DIR ...]
 
 Starts a fast upstream (nginx serving 1 KiB of JSON) and the demo monolith (gunicorn, gthread),
 and in front of each: the kit's proxy (normal routing, access log on, to a file) and nginx
@@ -24,8 +24,16 @@ For work on the proxy's own cost:
 * ``--bare``: adds "bare aiohttp", a proxy of a dozen lines (aiohttp's low-level server, one
   ``ClientSession``, headers copied, body read whole): the floor the kit's proxy is measured
   against;
+* ``--floor``: adds the kit's own upstream client behind a raw ``asyncio.Protocol`` (aiohttp's
+  C request parser) and behind aiohttp's low-level server, with nothing else: what the server
+  side and the kit's own work each cost;
 * ``--tree LABEL=DIR`` (repeatable): adds a kit proxy started from another source tree (a copy
   of the repository, e.g. before a change), so before and after run alternated in one run.
+
+The shadow groups run the same route in legacy mode, copying every request (the kit's own
+counters of copies compared and dropped are printed), and copying to an upstream that answers
+in 2 s; ``shadow-django`` adds the copies to a static server answering the catalog's bytes (the
+proxy's own share) and nginx with and without its ``mirror`` module.
 """
 
 from __future__ import annotations
@@ -231,6 +239,90 @@ def _kit_target(
     return Target(label, f"http://127.0.0.1:{kit_port}{path}", pids)
 
 
+# the floors under the kit's proxy: the kit's own upstream client, and in front of it either a
+# raw asyncio.Protocol with aiohttp's C request parser (llhttp) or aiohttp's low-level server;
+# headers copied, the body read whole, no routing, no metrics, no log
+FLOOR_PROXY = """
+import asyncio, sys, uvloop
+from aiohttp import web
+from aiohttp.http import HttpRequestParser
+from multidict import CIMultiDict
+from strangler_proxy.upstream_client import UpstreamClient
+HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"}
+upstream, port, front = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+client = UpstreamClient()
+async def exchange(method, target, raw):
+    headers = CIMultiDict()
+    for k, v in raw:
+        name = k.decode("latin-1")
+        if name.lower() not in HOP:
+            headers.add(name, v.decode("latin-1"))
+    headers["X-Forwarded-For"] = "127.0.0.1"
+    r = await client.request(method, upstream, target, headers, None)
+    body = await r.read()
+    r.release()
+    out = [(k, v) for k, v in r.raw_headers if k.decode("latin-1").lower() not in HOP]
+    return r.status, r.reason, out, body
+class Front(asyncio.Protocol):
+    def __init__(self):
+        self.loop = asyncio.get_running_loop()
+        self.parser = HttpRequestParser(self, self.loop, 2**16)
+        self.queue, self.busy = [], False
+    def connection_made(self, transport):
+        self.transport = transport
+    def connection_lost(self, exc):
+        self.transport = None
+    def data_received(self, data):
+        messages, _, _ = self.parser.feed_data(data)
+        self.queue += [m for m, _ in messages]
+        if not self.busy and self.queue:
+            self.busy = True
+            self.loop.create_task(self.serve())
+    async def serve(self):
+        while self.queue and self.transport is not None:
+            m = self.queue.pop(0)
+            status, reason, out, body = await exchange(m.method, m.path, m.raw_headers)
+            head = [b"HTTP/1.1 %d %s\\r\\n" % (status, reason.encode())]
+            head += [k + b": " + v + b"\\r\\n" for k, v in out]
+            if self.transport is not None:
+                self.transport.write(b"".join(head) + b"\\r\\n" + body)
+        self.busy = False
+async def handle(request):
+    m = request
+    status, reason, out, body = await exchange(m.method, m.raw_path, m.raw_headers)
+    h = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in out)
+    return web.Response(status=status, reason=reason, body=body, headers=h)
+async def main():
+    loop = asyncio.get_running_loop()
+    if front == "protocol":
+        await loop.create_server(Front, "127.0.0.1", port)
+    else:
+        runner = web.ServerRunner(web.Server(handle, access_log=None))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+uvloop.run(main())
+"""
+
+
+def _floor_targets(procs: list[Process], upstream: str, path: str) -> list[Target]:
+    targets = []
+    for front, label in (
+        ("protocol", "floor: Protocol + llhttp"),
+        ("aiohttp", "floor: aiohttp server"),
+    ):
+        port = free_port()
+        floor = Process(
+            [sys.executable, "-c", FLOOR_PROXY, f"http://{upstream}", str(port), front],
+            name=f"floor-{front}",
+        ).start()
+        procs.append(floor)
+        floor.wait_http(f"http://127.0.0.1:{port}{path}", status=200)
+        assert floor.popen is not None
+        targets.append(Target(label, f"http://127.0.0.1:{port}{path}", [floor.popen.pid]))
+    return targets
+
+
 def _bare_target(procs: list[Process], upstream: str, path: str) -> Target:
     port = free_port()
     bare = Process(
@@ -336,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--bare", action="store_true", help="add a bare aiohttp proxy")
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="add the floors: the kit's upstream client behind a raw asyncio.Protocol front "
+        "and behind aiohttp's low-level server, nothing else",
+    )
+    parser.add_argument(
         "--tree",
         action="append",
         default=[],
@@ -390,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                     nginx_bin,
                     workers,
                     bare=args.bare,
+                    floor=args.floor,
                     trees=trees,
                     nginx_row=not args.quick,
                 )
@@ -416,12 +515,11 @@ def _shadow_targets(
     upstream: str,
     path: str,
     copy_to: str = "",
-    relaid: str = "",
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> list[Target]:
     """The same route in legacy mode, in shadow mode (100%, copies to ``copy_to``, else to the
-    upstream itself; and to ``relaid``, the same JSON in another layout, so every comparison
-    parses both documents instead of finding the same bytes), and shadowed to a slow (2 s)
-    upstream: the client's numbers must not follow the shadow's."""
+    upstream itself; and to each ``(label, base URL)`` of ``extra``), and shadowed to a slow
+    (2 s) upstream: the client's numbers must not follow the shadow's."""
     slow_port = free_port()
     slow = Process(
         [
@@ -447,8 +545,7 @@ def _shadow_targets(
         ("kit, shadow 100%", "shadow", copy_to, 64),
         ("kit, shadow to 2 s upstream", "shadow", f"http://127.0.0.1:{slow_port}", None),
     ]
-    if relaid:
-        rows.insert(2, ("kit, shadow 100%, relaid JSON", "shadow", relaid, 64))
+    rows[2:2] = [(label, "shadow", base, 64) for label, base in extra]
     for label, mode, shadow, lane in rows:
         port, admin = free_port(), free_port()
         table = kit_table(
@@ -483,6 +580,29 @@ def _shadow_targets(
     return targets
 
 
+def _static_copy(
+    folder: Path, procs: list[Process], nginx_bin: str | None, service: str, path: str
+) -> str:
+    """nginx serving, at ``path``, the body ``service`` answers there (as JSON)."""
+    if nginx_bin is None:
+        raise SystemExit("the static copy target is nginx: install nginx-light")
+    with urllib.request.urlopen(f"{service}{path}", timeout=10) as resp:
+        body = resp.read()
+    port = free_port()
+    root = folder / f"static-{port}"
+    (root / path.strip("/")).mkdir(parents=True)
+    (root / path.strip("/") / "index.json").write_bytes(body)
+    conf = nginx_conf(
+        root,
+        f"server {{ listen 127.0.0.1:{port}; root {root}; default_type application/json;"
+        f" index index.json; keepalive_requests 100000; }}",
+    )
+    static = Process([nginx_bin, "-c", str(conf)], name="static-copy").start()
+    procs.append(static)
+    static.wait_http(f"http://127.0.0.1:{port}{path}", status=200)
+    return f"http://127.0.0.1:{port}"
+
+
 def _start_catalog(folder: Path, procs: list[Process], path: str) -> str:
     """The extracted catalog service (gunicorn) on a copy of the monolith's data."""
     port = free_port()
@@ -513,6 +633,7 @@ def _start_group(
     workers: list[int],
     *,
     bare: bool = False,
+    floor: bool = False,
     trees: list[tuple[str, str]] | None = None,
     nginx_row: bool = True,
 ) -> list[Target]:
@@ -578,7 +699,13 @@ def _start_group(
     upstream = f"127.0.0.1:{port}"
     if group.startswith("shadow cost (django"):
         catalog = _start_catalog(folder, procs, path)
-        targets = _shadow_targets(folder, procs, upstream, path, catalog)
+        # the catalog's answer, served by nginx: the proxy's own share of a copy, without the
+        # catalog's Flask and SQLite work on the same two cores
+        static = (
+            "kit, shadow 100%, to static",
+            _static_copy(folder, procs, nginx_bin, catalog, path),
+        )
+        targets = _shadow_targets(folder, procs, upstream, path, catalog, extra=(static,))
         if nginx_bin is not None:
             # the same copies with nginx's mirror module, and nginx without it: what a copy to
             # this catalog costs a proxy that is not the kit, on the same two cores
@@ -589,12 +716,14 @@ def _start_group(
             targets += [plain, mirrored]
         return targets
     if group.startswith("shadow"):
-        return _shadow_targets(
-            folder, procs, upstream, path, relaid=f"http://127.0.0.1:{relaid_port}"
-        )
+        # the same JSON in another layout: every comparison parses both documents
+        relaid = ("kit, shadow 100%, relaid JSON", f"http://127.0.0.1:{relaid_port}")
+        return _shadow_targets(folder, procs, upstream, path, extra=(relaid,))
     targets = [] if not nginx_row else [Target("direct", f"http://{upstream}{path}")]
     if bare:
         targets.append(_bare_target(procs, upstream, path))
+    if floor:
+        targets += _floor_targets(procs, upstream, path)
     for label, tree in trees:
         targets.append(_kit_target(label, folder, procs, upstream, path, tree=tree))
     for n in workers:

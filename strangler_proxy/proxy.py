@@ -23,17 +23,25 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from ipaddress import ip_address
-from typing import TypeAlias
 from urllib.parse import unquote
 
 import aiohttp
-from aiohttp import StreamReader, web
+from aiohttp import web
 from multidict import CIMultiDict
 
 from . import canary
+from ._exchange import (
+    Capture,
+    Copy,
+    Decision,
+    Exchange,
+    LimitedBody,
+    RequestBody,
+    body_limit,
+    tee_body,
+)
 from .balancing import Instance
 from .errors import (
     CircuitOpen,
@@ -45,13 +53,12 @@ from .errors import (
 from .events import EventBus, RequestCompleted
 from .gateway import edge
 from .gateway.assertion import ASSERTION_HEADER
-from .gateway.cachecontrol import CACHEABLE_STATUS
 from .gateway.identity import ANONYMOUS, Caller, IdentityUnavailable, Refused, credentials_key
 from .gateway.runtime import Gateway, TableGateway, limit_key
 from .gateway.spec import Auth
 from .hardening import normalize_path, request_problem
 from .mirror import Mirror, ShadowJob
-from .model import SAFE_METHODS, Mode, ProxySettings, Route, RoutingTable, ShadowSpec, StickyKind
+from .model import SAFE_METHODS, Mode, ProxySettings, Route, RoutingTable, StickyKind
 from .routing import Router
 from .shadow import Captured
 from .tracing import child_traceparent, random_hex
@@ -162,13 +169,6 @@ class TableHolder:
         return self.active
 
 
-@dataclass(frozen=True, slots=True)
-class _Decision:
-    target: UpstreamRuntime
-    side: str | None  # "canary" / "legacy" for canary routes
-    fallback: UpstreamRuntime | None
-
-
 class _RelayResponse(web.StreamResponse):
     """A response that carries the upstream's headers and adds none of aiohttp's defaults
     (``Content-Type: application/octet-stream``, ``Date``, ``Server``) that the upstream did not
@@ -237,17 +237,17 @@ class Proxy:
 
     def _decide(
         self, active: ActiveTable, route: Route | None, request: web.BaseRequest, client: str
-    ) -> _Decision:
+    ) -> Decision:
         if route is None or route.mode is Mode.LEGACY or route.mode is Mode.SHADOW:
-            return _Decision(active.default, None, None)
+            return Decision(active.default, None, None)
         assert route.to is not None
         fallback = active.balancers[route.fallback] if route.fallback else None
         if route.mode is Mode.EXTRACTED:
-            return _Decision(active.balancers[route.to], None, fallback)
+            return Decision(active.balancers[route.to], None, fallback)
         # canary
         if canary.in_canary(self._sticky_key(route, request, client), route.weight):
-            return _Decision(active.balancers[route.to], "canary", fallback)
-        return _Decision(active.default, "legacy", None)
+            return Decision(active.balancers[route.to], "canary", fallback)
+        return Decision(active.default, "legacy", None)
 
     # -- 3. forward ---------------------------------------------------------------------------
     @staticmethod
@@ -298,8 +298,8 @@ class Proxy:
         runtime: UpstreamRuntime,
         request: web.BaseRequest,
         headers: CIMultiDict[str],
-        data: _Body,
-        x: _Exchange,
+        data: RequestBody,
+        x: Exchange,
     ) -> UpstreamResponse:
         """Send the request to an instance of the upstream; ``x.inst`` is the one that answered.
         The path (and headers) are the service's own when the route rewrites them.
@@ -374,7 +374,7 @@ class Proxy:
         # 1. match (on the normalised path, which is also what the upstream gets)
         problem = request_problem(request)
         if problem is not None:
-            x = _Exchange(active, None, None, active.default, "", client)
+            x = Exchange(active, None, None, active.default, "", client)
             return await self._error(request, x, 400, problem)
         raw_path = request.raw_path
         raw, sep, query = raw_path.partition("?")
@@ -390,7 +390,7 @@ class Proxy:
         headers, trace_id = self._upstream_headers(
             request, settings, client, None if request_id else (request_id := random_hex(16))
         )
-        x = _Exchange(active, route, decision.side, decision.target, request_id, client)
+        x = Exchange(active, route, decision.side, decision.target, request_id, client)
         x.trace_id = trace_id
         x.trusted = bool(settings.trusted_proxies) and _trusted(client, settings)
         x.path = target
@@ -416,25 +416,25 @@ class Proxy:
     async def _forward(
         self,
         request: web.BaseRequest,
-        x: _Exchange,
-        decision: _Decision,
+        x: Exchange,
+        decision: Decision,
         headers: CIMultiDict[str],
     ) -> web.StreamResponse:
         """3. forward and 4. respond."""
         route, active, method = x.route, x.active, request.method
         request_id, client = x.request_id, x.client
         has_body = request.body_exists
-        limit = _body_limit(active.table.settings.max_body_bytes, route)
+        limit = body_limit(active.table.settings.max_body_bytes, route)
         if has_body and limit is not None:
             length = request.content_length
             if length is not None and length > limit:
                 return await self._error(request, x, 413, "body_too_large")
-        data: _Body = request.content if has_body else None
+        data: RequestBody = request.content if has_body else None
         if has_body and limit is not None and request.content_length is None:
-            data = counted = _LimitedBody(request.content, limit)
+            data = counted = LimitedBody(request.content, limit)
         copy = self._plan_copy(active, route, request, client) if route is not None else None
         if copy is not None and has_body:
-            data, copy.request_body = await _tee_body(request, copy.limit)
+            data, copy.request_body = await tee_body(request, copy.limit)
             if copy.request_body is None:
                 self._drop_copy(copy)
                 copy = None
@@ -442,7 +442,7 @@ class Proxy:
             upstream_resp = await self._send(x.target, request, headers, data, x)
         except UpstreamError as err:
             x.instance_url = err.instance
-            if isinstance(data, _LimitedBody) and counted.exceeded:
+            if isinstance(data, LimitedBody) and counted.exceeded:
                 return await self._error(request, x, 413, "body_too_large")
             fallback = decision.fallback
             if fallback is None or has_body or method not in IDEMPOTENT:
@@ -520,7 +520,7 @@ class Proxy:
     async def _gateway(
         self,
         request: web.BaseRequest,
-        x: _Exchange,
+        x: Exchange,
         route: Route,
         headers: CIMultiDict[str],
         params: Mapping[str, str],
@@ -615,7 +615,7 @@ class Proxy:
         return None
 
     def _layout(
-        self, x: _Exchange, runtime: UpstreamRuntime, headers: CIMultiDict[str]
+        self, x: Exchange, runtime: UpstreamRuntime, headers: CIMultiDict[str]
     ) -> tuple[str, CIMultiDict[str]]:
         """The path and headers for ``runtime``. To the route's own service: its rewrites, and
         without the monolith's credentials when the caller was resolved at the edge (the
@@ -638,7 +638,7 @@ class Proxy:
                 edge.rewrite_request_headers(headers, rewrite.request_headers)
         return path, headers
 
-    def _logged_out(self, request: web.BaseRequest, x: _Exchange) -> None:
+    def _logged_out(self, request: web.BaseRequest, x: Exchange) -> None:
         """A successful logout: the proxy forgets who those credentials named."""
         identity = x.active.table.identity
         if identity is None or x.path.partition("?")[0] not in x.active.gateway.logout:
@@ -650,7 +650,7 @@ class Proxy:
             log.info("request %s: logout; %d cached identities dropped", x.request_id, dropped)
 
     async def _keep(
-        self, request: web.BaseRequest, x: _Exchange, response: web.StreamResponse, keep: _Capture
+        self, request: web.BaseRequest, x: Exchange, response: web.StreamResponse, keep: Capture
     ) -> None:
         """Offer the relayed answer to the route's cache (as the client got it)."""
         route, store = x.route, x.active.gateway.cache
@@ -678,7 +678,7 @@ class Proxy:
     # -- shadow copies (side path: planned here, run by the Mirror, never raising) ------------
     def _plan_copy(
         self, active: ActiveTable, route: Route, request: web.BaseRequest, client: str
-    ) -> _Copy | None:
+    ) -> Copy | None:
         spec = route.shadow
         mirror = self.mirror
         if spec is None or mirror is None:
@@ -695,23 +695,23 @@ class Proxy:
             other = active.balancers[route.to] if route.mode is Mode.SHADOW else active.default
             if other is active.default and request.method not in SAFE_METHODS:
                 return None  # writes are never copied to the monolith
-            copy = _Copy(route, spec, other.pick().url, spec.max_body_bytes)
+            copy = Copy(route, spec, other.pick().url, spec.max_body_bytes)
             copy.runtime = other
             return copy
         except Exception:
             log.exception("planning a shadow copy failed")
             return None
 
-    def _drop_copy(self, copy: _Copy) -> None:
+    def _drop_copy(self, copy: Copy) -> None:
         if self.mirror is not None:
             self.mirror.metrics.dropped(copy.route.name)
 
     def _offer_copy(
         self,
-        copy: _Copy,
+        copy: Copy,
         request: web.BaseRequest,
         headers: CIMultiDict[str],
-        x: _Exchange,
+        x: Exchange,
         upstream_resp: UpstreamResponse,
     ) -> None:
         mirror = self.mirror
@@ -752,7 +752,7 @@ class Proxy:
 
     # -- responses the proxy writes itself ---------------------------------------------------
     @staticmethod
-    def _decision_headers(headers: CIMultiDict[str], x: _Exchange) -> None:
+    def _decision_headers(headers: CIMultiDict[str], x: Exchange) -> None:
         wanted = x.active.table.settings.decision_headers
         if "route" in wanted:
             headers[ROUTE_HEADER] = x.route.name if x.route else DEFAULT_ROUTE_NAME
@@ -763,13 +763,13 @@ class Proxy:
         if x.cache is not None and "cache" in wanted:
             headers[CACHE_HEADER] = x.cache
 
-    def _decided(self, x: _Exchange) -> CIMultiDict[str]:
+    def _decided(self, x: Exchange) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
         self._decision_headers(headers, x)
         return headers
 
     def _relay_head(
-        self, request: web.BaseRequest, upstream_resp: UpstreamResponse, x: _Exchange
+        self, request: web.BaseRequest, upstream_resp: UpstreamResponse, x: Exchange
     ) -> _RelayResponse:
         # a copy of the parsed headers (order and repeats kept), less the hop-by-hop ones
         headers: CIMultiDict[str] = CIMultiDict(upstream_resp.headers)
@@ -806,7 +806,7 @@ class Proxy:
         cls = _OneWriteResponse if small else _RelayResponse
         return cls(status=upstream_resp.status, reason=upstream_resp.reason, headers=headers)
 
-    def _append_slash(self, request: web.BaseRequest, x: _Exchange) -> web.Response:
+    def _append_slash(self, request: web.BaseRequest, x: Exchange) -> web.Response:
         """Django's APPEND_SLASH answer: 301 to the same path with "/" added, query kept."""
         path, sep, query = x.path.partition("?")
         resp = web.Response(status=301, content_type="text/html", charset="utf-8")
@@ -817,7 +817,7 @@ class Proxy:
     async def _error(
         self,
         request: web.BaseRequest,
-        x: _Exchange,
+        x: Exchange,
         status: int,
         reason: str,
         detail: str | None = None,
@@ -838,7 +838,7 @@ class Proxy:
         return await self._finish(request, x, resp)
 
     async def _finish(
-        self, request: web.BaseRequest, x: _Exchange, resp: web.StreamResponse
+        self, request: web.BaseRequest, x: Exchange, resp: web.StreamResponse
     ) -> web.StreamResponse:
         x.status = resp.status
         await resp.prepare(request)
@@ -846,7 +846,7 @@ class Proxy:
         self._emit(request, x)
         return resp
 
-    def _emit(self, request: web.BaseRequest, x: _Exchange) -> None:
+    def _emit(self, request: web.BaseRequest, x: Exchange) -> None:
         route = x.route
         self.completed.emit(
             RequestCompleted(
@@ -874,37 +874,6 @@ class Proxy:
         )
 
 
-def _body_limit(table_limit: int | None, route: Route | None) -> int | None:
-    """The smaller of the table's and the route's request-body limits."""
-    route_limit = route.max_body_bytes if route is not None else None
-    if table_limit is None or route_limit is None:
-        return table_limit if route_limit is None else route_limit
-    return min(table_limit, route_limit)
-
-
-class _LimitedBody:
-    """A streamed (chunked) request body that stops when it grows past ``limit``; the
-    proxy then answers 413 instead of the upstream's response."""
-
-    def __init__(self, stream: StreamReader, limit: int) -> None:
-        self.stream = stream
-        self.limit = limit
-        self.exceeded = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        size = 0
-        async for chunk in self.stream.iter_any():
-            size += len(chunk)
-            if size > self.limit:
-                self.exceeded = True
-                raise BodyTooLarge(f"request body over {self.limit} bytes")
-            yield chunk
-
-
-class BodyTooLarge(Exception):
-    """Raised inside the upstream request's body stream; seen as a failed send."""
-
-
 _ERROR_DETAIL = {
     400: "Bad request.",
     413: "Request body too large.",
@@ -914,168 +883,3 @@ _ERROR_DETAIL = {
 }
 # answers that count as failures of the instance for ejection and the breaker
 _SICK_STATUS = frozenset({502, 503, 504})
-
-
-class _Exchange:
-    """What the proxy decided and saw for one request; becomes a ``RequestCompleted``."""
-
-    __slots__ = (
-        "active",
-        "cache",
-        "cache_identity",
-        "cache_target",
-        "caller",
-        "client",
-        "error",
-        "fallback",
-        "inst",
-        "instance_url",
-        "links",
-        "params",
-        "path",
-        "request_id",
-        "retries",
-        "route",
-        "runtime",
-        "sent",
-        "side",
-        "started",
-        "status",
-        "t0",
-        "target",
-        "trace_id",
-        "trusted",
-        "upstream_latency",
-    )
-
-    def __init__(
-        self,
-        active: ActiveTable,
-        route: Route | None,
-        side: str | None,
-        target: UpstreamRuntime,
-        request_id: str,
-        client: str,
-    ) -> None:
-        self.active = active
-        self.route = route
-        self.side = side
-        self.target = target
-        self.request_id = request_id
-        self.client = client
-        self.started = time.time()
-        self.t0 = time.perf_counter()
-        self.inst: Instance | None = None  # the instance that answered (outstanding +1)
-        self.runtime: UpstreamRuntime | None = None
-        self.instance_url = ""  # the instance that failed, when none answered
-        self.path = ""  # the (normalised) path and query sent upstream
-        self.trace_id = ""
-        self.status = 0
-        self.sent = 0
-        self.retries = 0
-        self.upstream_latency: float | None = None
-        self.fallback: str | None = None
-        self.error: str | None = None
-        self.params: Mapping[str, str] = _NO_PARAMS  # the match's, for path templates
-        self.cache: str | None = None  # "HIT" / "MISS" on cached routes
-        self.cache_identity: str | None = None  # the cache key's caller (personalised)
-        self.links = False  # the body's pagination links are made public
-        self.cache_target: str | None = None  # the cache key's target when it names the host
-        self.caller: Caller | None = None  # who the edge resolved (None: not resolved)
-        self.trusted = False  # the client is a trusted proxy (its X-Forwarded-* count)
-
-    def cache_capture(
-        self, request: web.BaseRequest, upstream_resp: UpstreamResponse
-    ) -> _Capture | None:
-        """A buffer for the route's cache when this answer may be kept."""
-        route, store = self.route, self.active.gateway.cache
-        if self.cache != "MISS" or route is None or route.cache is None or store is None:
-            return None
-        if request.method != "GET" or upstream_resp.status not in CACHEABLE_STATUS:
-            return None
-        limit = self.active.table.settings.cache.max_entry_bytes
-        length = upstream_resp.content_length
-        if length is not None and length > limit:
-            return None
-        if not edge.may_store(
-            request, upstream_resp.status, upstream_resp.headers.items(), route.cache
-        ):
-            return None
-        return _Capture(limit)
-
-    def release(self) -> None:
-        """The response is relayed: the instance has one request less in flight."""
-        if self.inst is not None and self.runtime is not None:
-            self.inst.outstanding -= 1
-            self.runtime.inflight -= 1
-            self.runtime = None
-
-
-_NO_PARAMS: Mapping[str, str] = {}
-
-# what the client gives the upstream as the request body
-_Body: TypeAlias = bytes | AsyncIterator[bytes] | StreamReader | _LimitedBody | None
-
-
-class _Capture:
-    """The relayed response body, kept while it stays within ``limit`` bytes."""
-
-    __slots__ = ("limit", "overflow", "response_chunks", "size")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.response_chunks: list[bytes] = []
-        self.size = 0
-        self.overflow = False
-
-    def capture(self, chunk: bytes) -> None:
-        if self.overflow:
-            return
-        self.size += len(chunk)
-        if self.size > self.limit:
-            self.overflow = True
-            self.response_chunks.clear()
-        else:
-            self.response_chunks.append(chunk)
-
-
-class _Copy(_Capture):
-    """A planned shadow copy: the request body and the primary's answer, within a size cap."""
-
-    __slots__ = ("request_body", "route", "runtime", "shadow_base", "spec")
-
-    def __init__(self, route: Route, spec: ShadowSpec, shadow_base: str, limit: int) -> None:
-        super().__init__(limit)
-        self.runtime: UpstreamRuntime | None = None  # where the copy goes
-        self.route = route
-        self.spec = spec
-        self.shadow_base = shadow_base
-        self.request_body: bytes | None = None
-
-
-async def _tee_body(request: web.BaseRequest, limit: int) -> tuple[_Body, bytes | None]:
-    """Read up to ``limit`` bytes of the request body for the shadow copy.
-
-    A body within the limit is returned whole, for both sides. A larger one is not copied: the
-    primary gets the part already read followed by the rest of the stream, so nothing beyond
-    ``limit`` is ever buffered.
-    """
-    length = request.content_length
-    if length is not None and length > limit:
-        return request.content, None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-
-            async def rest() -> AsyncIterator[bytes]:
-                for part in chunks:
-                    yield part
-                async for part in request.content.iter_any():
-                    yield part
-
-            return rest(), None
-    body = b"".join(chunks)
-    return body, body

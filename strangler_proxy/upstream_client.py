@@ -25,10 +25,13 @@ about 35 µs, most of it the system call that sends the request
   responses are skipped. ``raw_headers`` keep the upstream's order, case and repeats.
   ``ResponseHandler`` is not a documented aiohttp API: ``tests/strangler_proxy/
   test_upstream_client.py`` pins what is used of it (written against aiohttp 3.14).
-* Timeouts are timers on the connection, not on the task: ``connect``
+* Timeouts are deadlines on the connection, not on the task: ``connect``
   (``aiohttp.ConnectionTimeoutError``), ``response`` until the response headers
   (:class:`ResponseTimeout`), ``idle`` between two reads (``aiohttp.SocketTimeoutError``) and
-  ``total`` for the whole exchange, body included (:class:`TotalTimeout`).
+  ``total`` for the whole exchange, body included (:class:`TotalTimeout`). No timer is made per
+  request: one sweep every ``TICK`` seconds (50 ms) expires what is due, so a timeout fires up
+  to ``TICK`` late (a timer costs about 2 µs to make and cancel, several per request; a
+  deadline is a float). When several are due, the earliest wins, as separate timers would.
 * Connections idle for ``keepalive`` seconds (4, under gunicorn's 5) are closed. A request that
   finds its pooled connection closed by the server before any byte of the answer is sent once
   more on a new connection when that is safe: the method is idempotent and the body (none or
@@ -56,6 +59,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from .model import Timeouts
 
 __all__ = [
+    "TICK",
     "BadResponse",
     "Body",
     "ConnectFailed",
@@ -73,6 +77,7 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # methods that get "Content-Length: 0" when they carry no body and no length (as aiohttp does)
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _READ_BUFSIZE = 2**16
+TICK = 0.05  # seconds between two sweeps of the deadlines: how late a timeout may fire
 _DEFAULT_TIMEOUTS = Timeouts()
 
 
@@ -97,27 +102,73 @@ class TotalTimeout(TimeoutError):
 
 
 class _Conn(ResponseHandler):
-    """One connection: aiohttp's response protocol, plus where it idles and whether the
-    server has said anything on it."""
+    """One connection: aiohttp's response protocol, plus where it idles, whether the server
+    has said anything on it, and the deadlines of its exchange (checked by the client's sweep).
+
+    aiohttp arms and drops its read timeout in ``_reschedule_timeout``/``_drop_timeout`` (on
+    every read, on pause and resume, at the end of the body): here they set a deadline instead
+    of making a timer, and the sweep calls aiohttp's own ``_on_read_timeout`` when it is due.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
         self.idle_since = 0.0
         self.heard = False  # a byte of an answer arrived (no resend after that)
+        self.read_due: float | None = None  # idle: no byte since read_timeout
+        self.head_due: float | None = None  # no response headers yet
+        self.head_exc: type[TimeoutError] = ResponseTimeout
+        self.total_due: float | None = None  # the body is still coming at the total deadline
+        self.total_payload: StreamReader | None = None
 
     def data_received(self, data: bytes) -> None:
         if data:
             self.heard = True
         super().data_received(data)
 
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        self.read_due = self._loop.time() + timeout if timeout else None
+
+    def _drop_timeout(self) -> None:
+        self.read_due = None
+
+    def expire_due(self, now: float) -> None:
+        """Fire the earliest deadline that has passed, if any (the sweep calls this)."""
+        due = [
+            (at, name)
+            for at, name in (
+                (self.head_due, "head"),
+                (self.read_due, "read"),
+                (self.total_due, "total"),
+            )
+            if at is not None and at <= now
+        ]
+        if not due:
+            return
+        _, name = min(due)
+        if name == "head":
+            self.head_due = None
+            self.expire_head(self.head_exc)
+        elif name == "read":
+            self.read_due = None
+            self._on_read_timeout()
+        else:
+            self.total_due = None
+            if self.total_payload is not None:
+                self.expire_body(self.total_payload)
+
+    def unwatch(self) -> None:
+        self.head_due = self.total_due = self.read_due = None
+        self.total_payload = None
+
     def expire_head(self, exc: type[TimeoutError]) -> None:
-        """A timer fired before the response headers: the request gets ``exc``; the
+        """A deadline passed before the response headers: the request gets ``exc``; the
         connection is closed."""
         self.set_exception(exc())
         self.close()
 
     def expire_body(self, payload: StreamReader) -> None:
-        """The total timer fired while the body was still coming: its reader gets it."""
+        """The total deadline passed while the body was still coming: its reader gets it."""
         if not payload.is_eof():
             payload.set_exception(TotalTimeout())
             self.set_exception(TotalTimeout())
@@ -146,7 +197,7 @@ class UpstreamResponse:
     """The subset of ``aiohttp.ClientResponse`` the proxy uses. The body is ``content`` (an
     aiohttp ``StreamReader``); :meth:`release` must be called when done with it."""
 
-    __slots__ = ("_client", "_conn", "_pool", "_total", "content", "message")
+    __slots__ = ("_client", "_conn", "_pool", "content", "message")
 
     def __init__(
         self,
@@ -155,14 +206,12 @@ class UpstreamResponse:
         client: UpstreamClient,
         pool: _Pool,
         conn: _Conn,
-        total: asyncio.TimerHandle | None,
     ) -> None:
         self.message = message
         self.content = content
         self._client = client
         self._pool = pool
         self._conn: _Conn | None = conn
-        self._total = total
 
     @property
     def status(self) -> int:
@@ -199,9 +248,7 @@ class UpstreamResponse:
         if conn is None:
             return
         self._conn = None
-        if self._total is not None:
-            self._total.cancel()
-            self._total = None
+        self._client._unwatch(conn)
         if self.content.is_eof() and not conn.should_close and conn.is_connected():
             self._client._put(self._pool, conn)
         else:
@@ -215,6 +262,8 @@ class UpstreamClient:
         self.keepalive = keepalive
         self._pools: dict[str, _Pool] = {}
         self._sweep: asyncio.TimerHandle | None = None
+        self._watched: set[_Conn] = set()  # connections with an exchange in progress
+        self._ticker: asyncio.TimerHandle | None = None
         self._closed = False
 
     async def request(
@@ -254,12 +303,14 @@ class UpstreamClient:
                     deadline, total_at, timeouts.idle,
                 )  # fmt: skip
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                self._unwatch(conn)
                 conn.close()
                 if not (reused and may_resend and not conn.heard):
                     raise
                 may_resend = False
                 retry = True  # once, on a new connection
             except BaseException:
+                self._unwatch(conn)
                 conn.close()
                 raise
 
@@ -290,12 +341,12 @@ class UpstreamClient:
         transport.write(head)
         if stream is not None:
             await self._send_body(loop, conn, stream, chunked, deadline, total_at)
-        conn.start_timeout()
-        # the response timer (or the total one, when it comes first) fails the connection
+        # the response deadline (or the total one, when it comes first) fails the connection
         until = deadline if total_at is None else min(deadline, total_at)
-        timer = loop.call_at(
-            until, conn.expire_head, ResponseTimeout if until == deadline else TotalTimeout
-        )
+        conn.head_due = until
+        conn.head_exc = ResponseTimeout if until == deadline else TotalTimeout
+        conn.start_timeout()  # the idle deadline, aiohttp's read timeout
+        self._watch(loop, conn)
         try:
             while True:
                 message, payload = await conn.read()
@@ -304,12 +355,29 @@ class UpstreamClient:
                     break
         except HttpProcessingError as err:
             raise BadResponse(f"invalid response: {err.message}") from err
-        finally:
-            timer.cancel()
-        total = None
+        conn.head_due = None
         if total_at is not None:
-            total = loop.call_at(total_at, conn.expire_body, payload)
-        return UpstreamResponse(message, payload, self, pool, conn, total)
+            conn.total_due, conn.total_payload = total_at, payload
+        return UpstreamResponse(message, payload, self, pool, conn)
+
+    # -- deadlines ----------------------------------------------------------------------------
+    def _watch(self, loop: asyncio.AbstractEventLoop, conn: _Conn) -> None:
+        self._watched.add(conn)
+        if self._ticker is None:
+            self._ticker = loop.call_at(loop.time() + TICK, self._tick, loop)
+
+    def _unwatch(self, conn: _Conn) -> None:
+        conn.unwatch()
+        self._watched.discard(conn)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The sweep: expire what is due; come back while an exchange is in progress."""
+        self._ticker = None
+        now = loop.time()
+        for conn in list(self._watched):
+            conn.expire_due(now)
+        if self._watched:
+            self._ticker = loop.call_at(now + TICK, self._tick, loop)
 
     async def _send_body(
         self,
@@ -430,6 +498,9 @@ class UpstreamClient:
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         for pool in self._pools.values():
             while pool.idle:
                 pool.idle.pop().close()

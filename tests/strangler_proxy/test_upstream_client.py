@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 from strangler_proxy.model import Timeouts
 from strangler_proxy.testing.harness import FakeUpstreamProcess
 from strangler_proxy.upstream_client import (
+    TICK,
     BadResponse,
     ConnectFailed,
     ResponseTimeout,
@@ -304,6 +305,37 @@ def test_response_timeout_until_headers(legacy: FakeUpstreamProcess) -> None:
         return time.monotonic() - t0
 
     assert 0.25 < run(scenario) < 2.5
+
+
+@pytest.mark.parametrize(
+    ("timeouts", "expected"),
+    [
+        # both passed by the time one sweep looks: the earlier deadline decides, as with timers
+        (Timeouts(response=0.30, idle=0.32), ResponseTimeout),
+        (Timeouts(response=0.32, idle=0.30), aiohttp.SocketTimeoutError),
+        (Timeouts(response=0.32, idle=0.31, total=0.30), TotalTimeout),
+    ],
+)
+def test_the_earliest_due_deadline_decides(
+    legacy: FakeUpstreamProcess, timeouts: Timeouts, expected: type[Exception]
+) -> None:
+    async def scenario(client: UpstreamClient) -> BaseException:
+        with pytest.raises(Exception) as info:
+            await client.request("GET", legacy.url, "/slow?delay=3", hdrs(), timeouts=timeouts)
+        return info.value
+
+    assert type(run(scenario)) is expected
+
+
+def test_no_deadline_outlives_its_exchange(legacy: FakeUpstreamProcess) -> None:
+    async def scenario(client: UpstreamClient) -> tuple[int, bool]:
+        for _ in range(5):
+            await echo(client, legacy.url, timeouts=Timeouts(response=5, idle=5, total=5))
+        # nothing in progress: nothing watched, and the sweep stops coming back
+        await asyncio.sleep(2 * TICK)
+        return len(client._watched), client._ticker is None
+
+    assert run(scenario) == (0, True)
 
 
 def test_idle_timeout_between_reads(legacy: FakeUpstreamProcess) -> None:

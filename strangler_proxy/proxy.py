@@ -462,8 +462,13 @@ class Proxy:
         # 4. respond
         x.upstream_latency = time.perf_counter() - x.t0
         x.status = upstream_resp.status
-        response = self._relay_head(request, upstream_resp, x)
-        keep = x.cache_capture(request, upstream_resp)
+        try:
+            response = self._relay_head(request, upstream_resp, x)
+            keep = x.cache_capture(request, upstream_resp)
+        except BaseException:  # the connection must go back (or be closed) whatever happens
+            upstream_resp.release()
+            x.release()
+            raise
         try:
             if isinstance(response, _OneWriteResponse):
                 body = await upstream_resp.read()

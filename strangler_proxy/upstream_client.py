@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import TypeAlias
@@ -76,6 +77,7 @@ Body: TypeAlias = bytes | StreamReader | AsyncIterable[bytes] | None
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # methods that get "Content-Length: 0" when they carry no body and no length (as aiohttp does)
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+log = logging.getLogger("strangler.upstream_client")
 _READ_BUFSIZE = 2**16
 TICK = 0.05  # seconds between two sweeps of the deadlines: how late a timeout may fire
 _DEFAULT_TIMEOUTS = Timeouts()
@@ -371,13 +373,24 @@ class UpstreamClient:
         self._watched.discard(conn)
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The sweep: expire what is due; come back while an exchange is in progress."""
+        """The sweep: expire what is due; come back while an exchange is in progress. A closed
+        connection has nothing left to time out (even if its response was never released)."""
         self._ticker = None
         now = loop.time()
-        for conn in list(self._watched):
-            conn.expire_due(now)
-        if self._watched:
-            self._ticker = loop.call_at(now + TICK, self._tick, loop)
+        try:
+            for conn in list(self._watched):
+                if not conn.is_connected():
+                    self._unwatch(conn)
+                    continue
+                try:
+                    conn.expire_due(now)
+                except Exception:  # one connection must not stop the sweep for the others
+                    log.exception("expiring a deadline failed")
+                    self._unwatch(conn)
+                    conn.close()
+        finally:
+            if self._watched:
+                self._ticker = loop.call_at(now + TICK, self._tick, loop)
 
     async def _send_body(
         self,
@@ -498,7 +511,7 @@ class UpstreamClient:
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
-        if self._ticker is not None:
+        if self._ticker is not None and not self._watched:  # else it ends with the last one
             self._ticker.cancel()
             self._ticker = None
         for pool in self._pools.values():

@@ -338,6 +338,24 @@ def test_no_deadline_outlives_its_exchange(legacy: FakeUpstreamProcess) -> None:
     assert run(scenario) == (0, True)
 
 
+def test_a_closed_connection_leaves_the_sweep_even_if_never_released(
+    legacy: FakeUpstreamProcess,
+) -> None:
+    async def scenario(client: UpstreamClient) -> tuple[bytes, int, bool]:
+        # a caller that forgets release(): once the server has closed the connection, the
+        # sweep lets go of it instead of waking up for it for ever
+        resp = await client.request("GET", legacy.url, "/until-close?size=10", hdrs(),
+                                    timeouts=Timeouts(idle=30, total=30))  # fmt: skip
+        body = await resp.content.read()
+        deadline = time.monotonic() + 5
+        while client._watched and time.monotonic() < deadline:
+            await asyncio.sleep(TICK)
+        await asyncio.sleep(2 * TICK)
+        return body, len(client._watched), client._ticker is None
+
+    assert run(scenario) == (b"u" * 10, 0, True)
+
+
 def test_idle_timeout_between_reads(legacy: FakeUpstreamProcess) -> None:
     async def scenario(client: UpstreamClient) -> bytes:
         resp = await client.request(

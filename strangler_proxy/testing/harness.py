@@ -26,27 +26,39 @@ __all__ = ["FakeUpstreamProcess", "ProxyProcess", "read_peak_rss_kib", "table_ya
 class FakeUpstreamProcess(Process):
     """``python -m strangler_proxy.testing.upstream`` on a free port."""
 
-    def __init__(self, name: str, *, port: int | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        port: int | None = None,
+        delay: float = 0.0,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        """``tls``: (certificate chain, key) in PEM: the upstream speaks HTTPS."""
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__(
-            [
-                sys.executable,
-                "-m",
-                "strangler_proxy.testing.upstream",
-                "--port",
-                str(self.port),
-                "--name",
-                name,
-                "--delay",
-                str(delay),
-            ],
-            name=f"upstream-{name}",
-        )
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        argv = [
+            sys.executable,
+            "-m",
+            "strangler_proxy.testing.upstream",
+            "--port",
+            str(self.port),
+            "--name",
+            name,
+            "--delay",
+            str(delay),
+        ]
+        if tls is not None:
+            argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        self.tls = tls
+        super().__init__(argv, name=f"upstream-{name}")
 
     def __enter__(self) -> FakeUpstreamProcess:
         super().__enter__()
-        self.wait_http(self.url + "/healthz", status=200)
+        if self.tls is None:
+            self.wait_http(self.url + "/healthz", status=200)
+        else:
+            self.wait_port("127.0.0.1", self.port)
         return self
 
 

@@ -49,6 +49,7 @@ import gzip
 import hashlib
 import json
 import signal
+import ssl
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -324,15 +325,18 @@ class FakeUpstream:
                 await writer.wait_closed()
 
 
-async def _serve(host: str, port: int, name: str, delay: float) -> None:
+async def _serve(
+    host: str, port: int, name: str, delay: float, tls: ssl.SSLContext | None = None
+) -> None:
     upstream = FakeUpstream(name, delay)
     upstream.address = f"{host}:{port}"
-    server = await asyncio.start_server(upstream.handle, host, port, limit=1 << 20)
+    server = await asyncio.start_server(upstream.handle, host, port, limit=1 << 20, ssl=tls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"fake upstream {name} on http://{host}:{port}", flush=True)
+    scheme = "https" if tls is not None else "http"
+    print(f"fake upstream {name} on {scheme}://{host}:{port}", flush=True)
     async with server:
         await stop.wait()
 
@@ -343,8 +347,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", default="upstream")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = parser.parse_args(argv)
-    asyncio.run(_serve(args.host, args.port, args.name, args.delay))
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    asyncio.run(_serve(args.host, args.port, args.name, args.delay, tls))
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ class Mirror:
             task.add_done_callback(self._tasks.discard)
             return True
         if len(lane.waiting) >= spec.queue:
-            self.metrics.dropped(job.route.name)
+            self.count_dropped(job.route.name)
             return False
         lane.waiting.append(job)
         return True
@@ -164,14 +164,20 @@ class Mirror:
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # the choke point: count, log, never propagate
-                    self.metrics.dropped(job.route.name)
+                    self.count_dropped(job.route.name)
                     log.exception("shadow exchange for %s failed", job.route.name)
                 job = lane.waiting.popleft() if lane.waiting else None
         finally:
             lane.running -= 1
             if lane.running == 0 and lane.waiting:  # cancelled (shutdown): nobody takes these
-                self.metrics.dropped(lane.waiting[0].route.name, len(lane.waiting))
+                self.count_dropped(lane.waiting[0].route.name, len(lane.waiting))
                 lane.waiting.clear()
+
+    def count_dropped(self, route: str, n: int = 1) -> None:
+        """Copies that will not be compared: counted on the admin API and in the store (the
+        report says how many are missing)."""
+        self.metrics.dropped(route, n)
+        self.store.record_dropped(route, n)
 
     async def _start_store(self) -> None:
         async with self._store_lock:
@@ -240,7 +246,7 @@ class Mirror:
             redact=rules.redact,
         )
         self.metrics.observe(result)
-        if not self.store.record(result):
+        if not self.store.record(result):  # the store counted it (queue full)
             self.metrics.dropped(route)
 
     async def drain(self, timeout: float = 5.0) -> None:

@@ -709,7 +709,7 @@ class Proxy:
 
     def _drop_copy(self, copy: Copy) -> None:
         if self.mirror is not None:
-            self.mirror.metrics.dropped(copy.route.name)
+            self.mirror.count_dropped(copy.route.name)
 
     def _offer_copy(
         self,

@@ -116,6 +116,14 @@ class Batch:
     latency: dict[tuple[str, str, int], int] = field(default_factory=dict)
     # (route, field) → [(request_id, payload JSON)], in arrival order
     examples: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
+    # copies never compared or never stored: the lane or the store's queue was full
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.routes or self.noise or self.dropped)
+
+    def drop(self, route: str, n: int = 1) -> None:
+        self.dropped[route] = self.dropped.get(route, 0) + n
 
     @classmethod
     def fold(cls, items: list[ShadowResult | NoiseSample], max_body: int) -> Batch:

@@ -57,6 +57,12 @@ def _route_lines(r: RouteReport) -> list[str]:
     ]
     if r.reasons:
         lines.append("  reasons: " + "; ".join(r.reasons))
+    if r.dropped:
+        share = r.dropped / (r.dropped + r.compared)
+        lines.append(
+            f"  {r.dropped} copies dropped ({share:.1%} of those made): the route's lane or the "
+            "store's queue was full; shadow.max_concurrency and shadow.queue set the room"
+        )
     lines += _latency_lines(r.latency)
     if r.noise_fields:
         noise = ", ".join(f"{n.field} ({n.count}x)" for n in r.noise_fields)

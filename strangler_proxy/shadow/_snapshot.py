@@ -59,6 +59,10 @@ class Snapshot:
     signatures: tuple[tuple[str, tuple[str, ...], int], ...] = ()  # route, fields, count
     latency: tuple[tuple[str, str, int, int], ...] = ()  # route, side, bucket, count
     examples: tuple[ExampleRow, ...] = ()  # the newest live example per (route, field)
+    dropped: tuple[tuple[str, int], ...] = ()  # route, copies dropped (lane or queue full)
+
+    def dropped_for(self, route: str) -> int:
+        return sum(n for r, n in self.dropped if r == route)
 
 
 def _int(value: object) -> int:
@@ -130,6 +134,10 @@ def read_snapshot(db: Driver, route: str | None, now: float, ttl: float) -> Snap
         payload = json.loads(str(r[4]))
         row = ExampleRow(str(r[0]), str(r[1]), _float(r[2]), str(r[3]), payload)
         examples[(row.route, row.field)] = row  # ascending order: the newest wins
+    dropped = tuple(
+        (str(r[0]), _int(r[1]))
+        for r in db.execute(f"SELECT route, dropped FROM shadow_drops {where}", params)
+    )
     return Snapshot(
         routes,
         fields("shadow_fields"),
@@ -137,4 +145,5 @@ def read_snapshot(db: Driver, route: str | None, now: float, ttl: float) -> Snap
         signatures,
         latency,
         tuple(examples.values()),
+        dropped,
     )

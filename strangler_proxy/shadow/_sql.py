@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS shadow_latency (
 CREATE TABLE IF NOT EXISTS shadow_reservoir (
     route TEXT NOT NULL, field TEXT NOT NULL, seen BIGINT NOT NULL,
     PRIMARY KEY (route, field));
+CREATE TABLE IF NOT EXISTS shadow_drops (
+    route TEXT PRIMARY KEY, dropped BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS shadow_examples (
     route TEXT NOT NULL, field TEXT NOT NULL, slot INTEGER NOT NULL,
     stored_at DOUBLE PRECISION NOT NULL, request_id TEXT NOT NULL, payload TEXT NOT NULL,

@@ -94,6 +94,12 @@ def apply_batch(db: Driver, batch: Batch, now: float, examples: ExamplePolicy) -
             "count = shadow_latency.count + excluded.count",
             (route, side, bucket, count),
         )
+    for route, count in batch.dropped.items():
+        db.execute(
+            "INSERT INTO shadow_drops (route, dropped) VALUES (?, ?) ON CONFLICT (route) "
+            "DO UPDATE SET dropped = shadow_drops.dropped + excluded.dropped",
+            (route, count),
+        )
     _apply_examples(db, batch, now, examples)
 
 

@@ -113,6 +113,7 @@ class RouteReport:
     reasons: tuple[str, ...]
     first_seen: float | None
     last_seen: float | None
+    dropped: int = 0  # copies never compared (the lane or the store's queue was full)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +243,7 @@ def build_report(
                 tuple(reasons),
                 row.first_seen,
                 row.last_seen,
+                snapshot.dropped_for(row.route),
             )
         )
     return Report(tuple(reports), thresholds, time.time())

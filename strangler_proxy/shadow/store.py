@@ -102,12 +102,20 @@ class ShadowStore:
     def record_noise(self, sample: NoiseSample) -> bool:
         return self._put(sample)
 
+    def record_dropped(self, route: str, n: int = 1) -> None:
+        """``n`` copies of ``route`` were dropped before they were compared (the route's lane
+        was full): stored with the counts, so the report can say how many are missing."""
+        with self._counted_lock:
+            self._counted.drop(route, n)
+
     def _put(self, item: Item) -> bool:
         if len(self._queue) < self.queue_size:
             self._queue.append(item)
         else:
             self.dropped += 1
             self.dropped_by_route[item.route] = self.dropped_by_route.get(item.route, 0) + 1
+            if isinstance(item, ShadowResult):
+                self.record_dropped(item.route)
             if self._metrics is not None:
                 self._metrics.dropped(item.route)
             return False
@@ -170,7 +178,7 @@ class ShadowStore:
             batch, self._counted = self._counted, Batch()
             counted, self._counted_items = self._counted_items, 0
         items = self._take()
-        written = self._write(batch, counted, items) if counted or items else 0
+        written = self._write(batch, counted, items) if batch or items else 0
         while items := self._take():
             written += self._write(Batch(), 0, items)
         return written

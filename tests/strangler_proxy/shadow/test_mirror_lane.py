@@ -85,7 +85,7 @@ def test_waiting_copies_run_after_a_failed_one(upstream: FakeUpstreamProcess, tm
 def test_copies_over_the_cap_and_queue_are_dropped_and_counted(
     upstream: FakeUpstreamProcess, tmp_path: Path
 ) -> None:
-    async def scenario() -> tuple[list[bool], int, int]:
+    async def scenario() -> tuple[list[bool], int, int, int]:
         store = open_store(None, tmp_path / "s.sqlite3", flush_interval=0.01)
         metrics = ShadowMetrics()
         client = UpstreamClient()
@@ -95,11 +95,12 @@ def test_copies_over_the_cap_and_queue_are_dropped_and_counted(
         await mirror.drain(timeout=10)
         await client.close()
         store.close()
-        return accepted, metrics.value("compared", "lane"), metrics.value("dropped", "lane")
+        stored = store.snapshot().dropped_for("lane")
+        return accepted, metrics.value("compared", "lane"), metrics.value("dropped", "lane"), stored
 
-    accepted, compared, dropped = asyncio.run(scenario())
+    accepted, compared, dropped, stored = asyncio.run(scenario())
     assert accepted == [True] * 5 + [False] * 3  # 2 running + 3 waiting
-    assert (compared, dropped) == (5, 3)
+    assert (compared, dropped, stored) == (5, 3, 3)
 
 
 def test_the_writer_outlives_a_batch_it_cannot_write(

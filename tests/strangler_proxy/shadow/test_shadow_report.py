@@ -124,6 +124,23 @@ def test_json_report(make_store: StoreFactory) -> None:
     json.dumps(doc)  # plain JSON types only
 
 
+def test_dropped_copies_are_reported(make_store: StoreFactory) -> None:
+    # copies the lane could not take were never compared: the report says how many are missing
+    store = make_store()
+    fill(store, "busy", 150, 0)
+    store.record_dropped("busy", 50)
+    store.record_dropped("busy")
+    store.flush()
+    (route,) = build_report(store, None, Thresholds()).routes
+    assert (route.compared, route.dropped, route.verdict.value) == (150, 51, "pass")
+    assert "51 copies dropped (25.4% of those made)" in render_text(
+        build_report(store, None, Thresholds())
+    )
+    assert report_json(build_report(store, None, Thresholds()))["routes"][0]["dropped"] == 51  # type: ignore[index]
+    fill(store, "calm", 5, 0)
+    assert "dropped" not in render_text(build_report(store, "calm", Thresholds()))
+
+
 def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_report_arguments(parser)

@@ -106,6 +106,7 @@ def test_record_never_blocks_and_counts_drops(tmp_path: Path) -> None:
     assert store.queued == 3
     store.close()
     assert store.snapshot().routes[0].compared == 3
+    assert store.snapshot().dropped_for("products") == 997  # the report says they are missing
 
 
 def test_matches_are_counted_in_place_never_queued(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ class Batch:
     latency: dict[tuple[str, str, int], int] = field(default_factory=dict)
     # (route, field) → [(request_id, payload JSON)], in arrival order
     examples: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
-    # copies never compared or never stored: the lane or the store's queue was full
+    # copies never compared or never stored: a full lane or queue, a body over the cap
     dropped: dict[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:

@@ -60,8 +60,9 @@ def _route_lines(r: RouteReport) -> list[str]:
     if r.dropped:
         share = r.dropped / (r.dropped + r.compared)
         lines.append(
-            f"  {r.dropped} copies dropped ({share:.1%} of those made): the route's lane or the "
-            "store's queue was full; shadow.max_concurrency and shadow.queue set the room"
+            f"  {r.dropped} copies dropped ({share:.1%} of those made), never compared: the "
+            "route's lane or the store's queue was full (shadow.max_concurrency, shadow.queue), "
+            "or a body was over shadow.max_body_bytes"
         )
     lines += _latency_lines(r.latency)
     if r.noise_fields:

@@ -59,7 +59,7 @@ class Snapshot:
     signatures: tuple[tuple[str, tuple[str, ...], int], ...] = ()  # route, fields, count
     latency: tuple[tuple[str, str, int, int], ...] = ()  # route, side, bucket, count
     examples: tuple[ExampleRow, ...] = ()  # the newest live example per (route, field)
-    dropped: tuple[tuple[str, int], ...] = ()  # route, copies dropped (lane or queue full)
+    dropped: tuple[tuple[str, int], ...] = ()  # route, copies dropped (never compared)
 
     def dropped_for(self, route: str) -> int:
         return sum(n for r, n in self.dropped if r == route)

@@ -113,7 +113,7 @@ class RouteReport:
     reasons: tuple[str, ...]
     first_seen: float | None
     last_seen: float | None
-    dropped: int = 0  # copies never compared (the lane or the store's queue was full)
+    dropped: int = 0  # copies never compared (a full lane or queue, a body over the cap)
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,8 +103,8 @@ class ShadowStore:
         return self._put(sample)
 
     def record_dropped(self, route: str, n: int = 1) -> None:
-        """``n`` copies of ``route`` were dropped before they were compared (the route's lane
-        was full): stored with the counts, so the report can say how many are missing."""
+        """``n`` copies of ``route`` were dropped before they were compared (a full lane, a body
+        over the cap): stored with the counts, so the report can say how many are missing."""
         with self._counted_lock:
             self._counted.drop(route, n)
 

@@ -381,6 +381,7 @@ class UpstreamClient:
             for conn in list(self._watched):
                 if not conn.is_connected():
                     self._unwatch(conn)
+                    conn.close()  # the transport too, when the peer only half-closed it
                     continue
                 try:
                     conn.expire_due(now)
@@ -506,7 +507,8 @@ class UpstreamClient:
         return len(pool.idle) if pool is not None else 0
 
     async def close(self) -> None:
-        """Close every idle connection; responses still being read close theirs on release."""
+        """Close every idle connection and wait (2 s at most) until their transports are gone;
+        responses still being read close theirs on release."""
         self._closed = True
         if self._sweep is not None:
             self._sweep.cancel()
@@ -514,10 +516,18 @@ class UpstreamClient:
         if self._ticker is not None and not self._watched:  # else it ends with the last one
             self._ticker.cancel()
             self._ticker = None
+        lost: list[asyncio.Future[None]] = []
         for pool in self._pools.values():
             while pool.idle:
-                pool.idle.pop().close()
-        await asyncio.sleep(0)  # let the transports call connection_lost
+                conn = pool.idle.pop()
+                if (closed := conn.closed) is not None:  # None: already lost
+                    lost.append(closed)
+                conn.close()
+        if lost:  # a TLS connection says goodbye first: wait for the transports to end
+            await asyncio.wait(lost, timeout=2)
+        for future in lost:
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: a connection lost with an error is no news
 
 
 def _head(method: str, target: str, headers: CIMultiDict[str], host: str, body: Body) -> bytes:

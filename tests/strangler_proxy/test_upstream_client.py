@@ -119,6 +119,19 @@ def test_concurrent_requests_open_connections_and_keep_them(legacy: FakeUpstream
     assert 1 <= idle <= 8
 
 
+def test_close_waits_until_the_idle_connections_are_gone(legacy: FakeUpstreamProcess) -> None:
+    async def main() -> list[bool]:
+        client = UpstreamClient()
+        await asyncio.gather(*(echo(client, legacy.url, f"/echo?i={i}") for i in range(4)))
+        conns = [c for pool in client._pools.values() for c in pool.idle]
+        await client.close()
+        # every transport has called connection_lost: nothing is left for the loop's end
+        return [c.closed is None or c.closed.done() for c in conns]
+
+    done = asyncio.run(main())
+    assert done and all(done)
+
+
 def test_idle_connections_are_closed_after_keepalive(legacy: FakeUpstreamProcess) -> None:
     async def scenario(client: UpstreamClient) -> tuple[int, int]:
         await echo(client, legacy.url)

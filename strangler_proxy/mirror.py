@@ -42,6 +42,7 @@ from .shadow import (
     Verdict,
     classify_race,
     compare,
+    decoded_headers,
 )
 from .upstream_client import UpstreamClient
 
@@ -68,11 +69,6 @@ class ShadowJob:
     shadow_base: str  # instance URL of the side that gets the copy
     request_id: str
     started: float
-
-
-def _decoded(raw: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[str, str], ...]:
-    """Headers as sent, byte for byte (latin-1): what the store and the comparison keep."""
-    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
 
 
 class _RouteLane:
@@ -202,7 +198,7 @@ class Mirror:
                 error = "body_too_large" if len(body) > limit else None
                 return Captured(
                     status=resp.status,
-                    headers=_decoded(resp.raw_headers),
+                    headers=decoded_headers(resp.raw_headers),
                     body=body[:limit],
                     latency=time.perf_counter() - t0,
                     error=error,

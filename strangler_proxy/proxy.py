@@ -60,7 +60,7 @@ from .hardening import normalize_path, request_problem
 from .mirror import Mirror, ShadowJob
 from .model import SAFE_METHODS, Mode, ProxySettings, Route, RoutingTable, StickyKind
 from .routing import Router
-from .shadow import Captured
+from .shadow import Captured, decoded_headers
 from .tracing import child_traceparent, random_hex
 from .upstream_client import ConnectFailed, TotalTimeout, UpstreamClient, UpstreamResponse
 from .upstreams import Runtimes, UpstreamRuntime
@@ -728,9 +728,7 @@ class Proxy:
         try:
             primary = Captured(
                 status=upstream_resp.status,
-                headers=tuple(
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream_resp.raw_headers
-                ),
+                headers=decoded_headers(upstream_resp.raw_headers),
                 body=b"".join(copy.response_chunks),
                 latency=x.upstream_latency or 0.0,
             )

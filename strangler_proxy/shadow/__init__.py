@@ -16,7 +16,8 @@ API:
 
 * ``compare(primary: Captured, shadow: Captured, rules: CompareRules,
   noise: frozenset[str] = frozenset()) -> Comparison`` and
-  ``classify_race(first: Comparison, recheck: Comparison) -> Comparison``
+  ``classify_race(first: Comparison, recheck: Comparison) -> Comparison``;
+  ``decoded_headers(raw_pairs)``: headers as sent (latin-1), as ``Captured`` keeps them
 * ``CompareRules(headers=("content-type",), ignore=(), tolerance={}, unordered={},
   matchers={}, redact=())``, ``CompareRules.from_config(mapping) -> CompareRules``
 * ``NoiseLearner(min_count=3, *, clock=time.time)``:
@@ -52,7 +53,7 @@ Defaults, chosen for DRF responses:
   1 point above the monolith's.
 """
 
-from ._types import NoiseSample
+from ._types import NoiseSample, decoded_headers
 from .compare import (
     Captured,
     CompareRules,
@@ -118,6 +119,7 @@ __all__ = [
     "build_report",
     "classify_race",
     "compare",
+    "decoded_headers",
     "export_mismatches",
     "open_store",
     "redact_result",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ._paths import Segment
@@ -26,6 +27,7 @@ __all__ = [
     "NoiseSample",
     "ShadowResult",
     "Verdict",
+    "decoded_headers",
     "is_error",
 ]
 
@@ -49,6 +51,11 @@ class Captured:
             if len(k) == len(lname) and k.lower() == lname:
                 found = v if found is None else f"{found}, {v}"
         return found
+
+
+def decoded_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """Headers as sent, byte for byte (latin-1): what :class:`Captured` keeps of an answer."""
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
 
 
 def is_error(side: Captured) -> bool:

@@ -80,7 +80,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _tnetstring
 from ._snapshot import ExampleRow
-from ._types import Captured, Comparison, ShadowResult, Verdict
+from ._types import Captured, Comparison, ShadowResult, Verdict, decoded_headers
 from .compare import classify_race, compare
 from .noise import NoiseLearner
 
@@ -787,7 +787,7 @@ def _to_request(flow: HttpFlow) -> _Request:
         end = resp.timestamp_end or resp.timestamp_start
         recorded = Captured(
             resp.status_code,
-            tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.headers),
+            decoded_headers(resp.headers),
             resp.decoded_content(),
             max(0.0, end - start) if start and end else 0.0,
         )
@@ -836,7 +836,7 @@ class _Sides:
             return Captured(None, (), b"", time.perf_counter() - t0, "upstream_unavailable")
         return Captured(
             resp.status_code,
-            tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.headers.raw),
+            decoded_headers(resp.headers.raw),
             resp.content,
             time.perf_counter() - t0,
         )

@@ -119,6 +119,10 @@ class Batch:
     # copies never compared or never stored: a full lane or queue, a body over the cap
     dropped: dict[str, int] = field(default_factory=dict)
 
+    def results(self) -> int:
+        """How many results were added (each one is counted as compared)."""
+        return sum(d.compared for d in self.routes.values())
+
     def __bool__(self) -> bool:
         return bool(self.routes or self.noise or self.dropped)
 

@@ -78,7 +78,6 @@ class ShadowStore:
         self._lock = threading.Lock()  # one batch at a time on the one connection
         # results without an example, counted as they come (the writer swaps it for a new one)
         self._counted = Batch()
-        self._counted_items = 0
         self._counted_lock = threading.Lock()
         self._db: _sql.Driver | None = None
         self._stop = threading.Event()
@@ -96,7 +95,6 @@ class ShadowStore:
             return self._put(result)
         with self._counted_lock:
             self._counted.add(result, self.max_body)
-            self._counted_items += 1
         return True
 
     def record_noise(self, sample: NoiseSample) -> bool:
@@ -124,7 +122,8 @@ class ShadowStore:
     @property
     def queued(self) -> int:
         """Results and samples not written yet."""
-        return len(self._queue) + self._counted_items
+        with self._counted_lock:
+            return len(self._queue) + self._counted.results()
 
     # -- lifecycle -------------------------------------------------------------------------
     def _connect(self) -> _sql.Driver:
@@ -176,7 +175,7 @@ class ShadowStore:
         (a batch that fails is logged, counted in ``write_errors`` and lost)."""
         with self._counted_lock:
             batch, self._counted = self._counted, Batch()
-            counted, self._counted_items = self._counted_items, 0
+        counted = batch.results()
         items = self._take()
         written = self._write(batch, counted, items) if batch or items else 0
         while items := self._take():

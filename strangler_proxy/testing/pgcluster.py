@@ -37,7 +37,7 @@ from psycopg import sql
 
 from .._procs import free_port
 
-__all__ = ["PostgresBinariesMissing", "PrivatePostgres", "find_bindir"]
+__all__ = ["PostgresBinariesMissing", "PrivatePostgres", "find_bindir", "private_postgres_for_test"]
 
 
 class PostgresBinariesMissing(RuntimeError):
@@ -301,3 +301,16 @@ class PrivatePostgres:
             return self.log_path.read_bytes()[-size:].decode("utf-8", "replace")
         except OSError:
             return ""
+
+
+def private_postgres_for_test() -> PrivatePostgres:
+    """A :class:`PrivatePostgres` for a pytest test. Without the server binaries the test fails
+    on CI (``CI=true``: it must run there) and is skipped elsewhere, with the reason."""
+    import pytest  # only tests call this
+
+    try:
+        return PrivatePostgres()
+    except PostgresBinariesMissing as err:
+        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+            pytest.fail(f"CI must run this test: {err}", pytrace=False)
+        pytest.skip(str(err))

@@ -28,20 +28,9 @@ import pytest
 from extracted.catalog.testing import REPO_ROOT, gunicorn_argv, monolith_env, seed_monolith
 from strangler_proxy.testing import Process, free_port, wait_until
 from strangler_proxy.testing.harness import ProxyProcess, table_yaml
-from strangler_proxy.testing.pgcluster import PostgresBinariesMissing, PrivatePostgres
+from strangler_proxy.testing.pgcluster import private_postgres_for_test
 
 pytestmark = pytest.mark.postgres
-
-ON_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def _private_postgres() -> PrivatePostgres:
-    try:
-        return PrivatePostgres()
-    except PostgresBinariesMissing as err:
-        if ON_CI:
-            pytest.fail(f"CI must run this test: {err}", pytrace=False)
-        pytest.skip(str(err))
 
 
 def _products(client: httpx.Client, base: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -64,7 +53,7 @@ def _status(client: httpx.Client, url: str) -> int:
 def test_catalog_reads_survive_the_monolith_database_stopping(
     tmp_path: Path, pg_database: Callable[[str], str]
 ) -> None:
-    with _private_postgres() as pg:
+    with private_postgres_for_test() as pg:
         monolith_db = pg.create_database("shop")
         catalog_db = pg_database("faultiso")
         seed_monolith(monolith_db, products=30)

@@ -4,7 +4,6 @@ waits, reconnects, takes its one-relay lock again and publishes what was written
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -13,11 +12,10 @@ import pytest
 
 from extracted.catalog.testing import REPO_ROOT, monolith_env, run_monolith_command
 from strangler_proxy.testing import Process, wait_until
-from strangler_proxy.testing.pgcluster import PostgresBinariesMissing, PrivatePostgres
+from strangler_proxy.testing.pgcluster import private_postgres_for_test
 
 pytestmark = pytest.mark.postgres
 
-ON_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 CHANGE_A_PRODUCT = (
     "from django.db import transaction\n"
@@ -31,15 +29,6 @@ CHANGE_A_PRODUCT = (
 )
 
 
-def _private_postgres() -> PrivatePostgres:
-    try:
-        return PrivatePostgres()
-    except PostgresBinariesMissing as err:
-        if ON_CI:
-            pytest.fail(f"CI must run this test: {err}", pytrace=False)
-        pytest.skip(str(err))
-
-
 def _unsent(url: str) -> int:
     with psycopg.connect(url, connect_timeout=5) as conn:
         row = conn.execute("SELECT COUNT(*) FROM outbox_outboxevent WHERE sent_at IS NULL")
@@ -49,7 +38,7 @@ def _unsent(url: str) -> int:
 
 
 def test_relay_survives_a_restart_of_the_monolith_database(tmp_path: Path) -> None:
-    with _private_postgres() as pg:
+    with private_postgres_for_test() as pg:
         db = pg.create_database("relayrestart")
         run_monolith_command(db, "migrate", "--noinput")
         run_monolith_command(db, "seed", "--products", "3")

@@ -20,6 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +40,9 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999  # Linux's default
 
 
+_handed_out: deque[int] = deque(maxlen=4096)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago, chosen *below* the kernel's ephemeral range.
 
@@ -47,17 +51,24 @@ def free_port(host: str = "127.0.0.1") -> int:
     given the same local port, and the server then fails with "address already in use". Ports
     below the ephemeral range are never given to outgoing connections, so only another
     server could take them.
+
+    A port handed out recently by this process is not handed out again: a caller usually asks
+    for two or three ports before it starts the server that binds them (a proxy's listen and
+    admin port), and both would otherwise pass the bind check.
     """
     low, _ = _ephemeral_range()
     start = max(1024, low - 20000)
     for _ in range(200):
         port = random.randrange(start, low)
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((host, port))
             except OSError:
                 continue
-            return port
+        _handed_out.append(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # very crowded machine
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

@@ -234,7 +234,11 @@ async def _serve(server: ProxyServer) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop()  # what started before the failure (a port in use) is stopped
+        raise
     _tune_gc()
     print(f"ready: proxy http://{server.listen} admin http://{server.admin_listen}", flush=True)
     try:

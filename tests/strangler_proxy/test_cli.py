@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,20 @@ def test_passthrough_rejects_bad_url() -> None:
     result = strangler("proxy", "--legacy", "ftp://x", "--listen", "127.0.0.1:1")
     assert result.returncode == 2
     assert "http://" in result.stderr
+
+
+def test_port_in_use_is_one_clear_line_and_nothing_left_open(legacy: FakeUpstreamProcess) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = strangler(
+            "proxy", "--legacy", legacy.url, "--listen", f"127.0.0.1:{port}",
+            "--admin-listen", f"127.0.0.1:{free_port()}",
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "address already in use" in result.stderr
+    assert "Unclosed" not in result.stderr  # what started before the bind failed was closed
 
 
 def test_proxy_refuses_invalid_table(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
-from aiohttp import StreamReader, web
+from aiohttp import StreamReader
 
+from ._front import Request
 from .balancing import Instance
 from .gateway import edge
 from .gateway.cachecontrol import CACHEABLE_STATUS
@@ -142,9 +143,7 @@ class Exchange:
         self.caller: Caller | None = None  # who the edge resolved (None: not resolved)
         self.trusted = False  # the client is a trusted proxy (its X-Forwarded-* count)
 
-    def cache_capture(
-        self, request: web.BaseRequest, upstream_resp: UpstreamResponse
-    ) -> Capture | None:
+    def cache_capture(self, request: Request, upstream_resp: UpstreamResponse) -> Capture | None:
         """A buffer for the route's cache when this answer may be kept."""
         route, store = self.route, self.active.gateway.cache
         if self.cache != "MISS" or route is None or route.cache is None or store is None:
@@ -211,7 +210,7 @@ class Copy(Capture):
         self.request_body: bytes | None = None
 
 
-async def tee_body(request: web.BaseRequest, limit: int) -> tuple[RequestBody, bytes | None]:
+async def tee_body(request: Request, limit: int) -> tuple[RequestBody, bytes | None]:
     """Read up to ``limit`` bytes of the request body for the shadow copy.
 
     A body within the limit is returned whole, for both sides. A larger one is not copied: the

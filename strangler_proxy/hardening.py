@@ -21,12 +21,12 @@ that was matched::
 
 from __future__ import annotations
 
-from aiohttp import web
+from ._front import Request
 
 __all__ = ["normalize_path", "request_problem"]
 
 
-def request_problem(request: web.BaseRequest) -> str | None:
+def request_problem(request: Request) -> str | None:
     """A reason code when the request must be refused with 400, else ``None``."""
     raw = request.raw_headers
     underscore = framing = False

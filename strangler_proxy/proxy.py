@@ -28,7 +28,6 @@ from ipaddress import ip_address
 from urllib.parse import unquote
 
 import aiohttp
-from aiohttp import web
 from multidict import CIMultiDict
 
 from . import canary
@@ -42,6 +41,7 @@ from ._exchange import (
     body_limit,
     tee_body,
 )
+from ._front import Request, Response, http_date, json_response
 from .balancing import Instance
 from .errors import (
     CircuitOpen,
@@ -86,8 +86,8 @@ HOP_BY_HOP = frozenset(
 # methods whose requests may be sent again (to the fallback, or after a stale keep-alive)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
-# never taken from clients: Expect is answered here; the shadow marks and the identity
-# assertion are the proxy's own (a client must not be able to forge them)
+# never taken from clients: Expect is answered by the front (100 Continue); the shadow marks
+# and the identity assertion are the proxy's own (a client must not be able to forge them)
 _INTERNAL = frozenset(
     {
         "expect",
@@ -169,33 +169,6 @@ class TableHolder:
         return self.active
 
 
-class _RelayResponse(web.StreamResponse):
-    """A response that carries the upstream's headers and adds none of aiohttp's defaults
-    (``Content-Type: application/octet-stream``, ``Date``, ``Server``) that the upstream did not
-    send. Framing headers (``Transfer-Encoding`` for the client's connection) stay aiohttp's."""
-
-    async def _prepare_headers(self) -> None:
-        headers = self._headers
-        had = (
-            "Content-Type" in headers,
-            "Date" in headers,
-            "Server" in headers,
-        )
-        await super()._prepare_headers()
-        for present, name in zip(had, ("Content-Type", "Date", "Server"), strict=True):
-            if not present:
-                headers.popall(name, None)
-
-
-class _OneWriteResponse(_RelayResponse):
-    _send_headers_immediately = False
-
-
-def _client_ip(request: web.BaseRequest) -> str:
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    return str(peer[0]) if peer else ""
-
-
 def _trusted(client: str, settings: ProxySettings) -> bool:
     if not settings.trusted_proxies or not client:
         return False
@@ -225,7 +198,7 @@ class Proxy:
 
     # -- 1. match and 2. decide -------------------------------------------------------------
     @staticmethod
-    def _sticky_key(route: Route, request: web.BaseRequest, client: str) -> bytes:
+    def _sticky_key(route: Route, request: Request, client: str) -> bytes:
         sticky = route.sticky
         value: str | None = None
         if sticky.kind is StickyKind.HEADER:
@@ -236,7 +209,7 @@ class Proxy:
         return (value if value else client).encode("utf-8", "surrogateescape")
 
     def _decide(
-        self, active: ActiveTable, route: Route | None, request: web.BaseRequest, client: str
+        self, active: ActiveTable, route: Route | None, request: Request, client: str
     ) -> Decision:
         if route is None or route.mode is Mode.LEGACY or route.mode is Mode.SHADOW:
             return Decision(active.default, None, None)
@@ -252,7 +225,7 @@ class Proxy:
     # -- 3. forward ---------------------------------------------------------------------------
     @staticmethod
     def _upstream_headers(
-        request: web.BaseRequest, settings: ProxySettings, client: str, request_id: str | None
+        request: Request, settings: ProxySettings, client: str, request_id: str | None
     ) -> tuple[CIMultiDict[str], str]:
         """The headers for the upstream, and the trace id of this request."""
         raw = request.raw_headers
@@ -296,7 +269,7 @@ class Proxy:
     async def _send(
         self,
         runtime: UpstreamRuntime,
-        request: web.BaseRequest,
+        request: Request,
         headers: CIMultiDict[str],
         data: RequestBody,
         x: Exchange,
@@ -365,10 +338,10 @@ class Proxy:
         raise AssertionError("unreachable")
 
     # -- the handler --------------------------------------------------------------------------
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def handle(self, request: Request) -> Response:
         active = self.holder.active  # one snapshot for the whole request
         settings = active.table.settings
-        client = _client_ip(request)
+        client = request.remote
         method = request.method
 
         # 1. match (on the normalised path, which is also what the upstream gets)
@@ -415,11 +388,11 @@ class Proxy:
 
     async def _forward(
         self,
-        request: web.BaseRequest,
+        request: Request,
         x: Exchange,
         decision: Decision,
         headers: CIMultiDict[str],
-    ) -> web.StreamResponse:
+    ) -> Response:
         """3. forward and 4. respond."""
         route, active, method = x.route, x.active, request.method
         request_id, client = x.request_id, x.client
@@ -470,7 +443,7 @@ class Proxy:
             x.release()
             raise
         try:
-            if isinstance(response, _OneWriteResponse):
+            if response.one_write:
                 body = await upstream_resp.read()
                 if x.links and route is not None and route.rewrite is not None:
                     body = edge.public_links(
@@ -504,8 +477,7 @@ class Proxy:
                 else "upstream_body_failed"
             )
             log.warning("request %s: upstream body failed (%s): %s", request_id, x.error, err)
-            if request.transport is not None:
-                request.transport.close()
+            request.cut()  # no client takes the part for the whole (HTTP/1.0: a reset)
         except (ConnectionResetError, RuntimeError):
             x.error = "client_gone"  # the upstream connection is released below
         finally:
@@ -524,12 +496,12 @@ class Proxy:
     # -- the gateway (planned per route at load; each step may answer the client itself) ------
     async def _gateway(
         self,
-        request: web.BaseRequest,
+        request: Request,
         x: Exchange,
         route: Route,
         headers: CIMultiDict[str],
         params: Mapping[str, str],
-    ) -> web.StreamResponse | None:
+    ) -> Response | None:
         active = x.active
         gw, table = active.gateway, active.table
         auth = gw.auth[route.name]
@@ -643,7 +615,7 @@ class Proxy:
                 edge.rewrite_request_headers(headers, rewrite.request_headers)
         return path, headers
 
-    def _logged_out(self, request: web.BaseRequest, x: Exchange) -> None:
+    def _logged_out(self, request: Request, x: Exchange) -> None:
         """A successful logout: the proxy forgets who those credentials named."""
         identity = x.active.table.identity
         if identity is None or x.path.partition("?")[0] not in x.active.gateway.logout:
@@ -654,9 +626,7 @@ class Proxy:
         if key is not None and (dropped := self.holder.gateway.introspector.forget(key)):
             log.info("request %s: logout; %d cached identities dropped", x.request_id, dropped)
 
-    async def _keep(
-        self, request: web.BaseRequest, x: Exchange, response: web.StreamResponse, keep: Capture
-    ) -> None:
+    async def _keep(self, request: Request, x: Exchange, response: Response, keep: Capture) -> None:
         """Offer the relayed answer to the route's cache (as the client got it)."""
         route, store = x.route, x.active.gateway.cache
         if route is None or route.cache is None or store is None or request.method != "GET":
@@ -682,7 +652,7 @@ class Proxy:
 
     # -- shadow copies (side path: planned here, run by the Mirror, never raising) ------------
     def _plan_copy(
-        self, active: ActiveTable, route: Route, request: web.BaseRequest, client: str
+        self, active: ActiveTable, route: Route, request: Request, client: str
     ) -> Copy | None:
         spec = route.shadow
         mirror = self.mirror
@@ -714,7 +684,7 @@ class Proxy:
     def _offer_copy(
         self,
         copy: Copy,
-        request: web.BaseRequest,
+        request: Request,
         headers: CIMultiDict[str],
         x: Exchange,
         upstream_resp: UpstreamResponse,
@@ -772,8 +742,8 @@ class Proxy:
         return headers
 
     def _relay_head(
-        self, request: web.BaseRequest, upstream_resp: UpstreamResponse, x: Exchange
-    ) -> _RelayResponse:
+        self, request: Request, upstream_resp: UpstreamResponse, x: Exchange
+    ) -> Response:
         # a copy of the parsed headers (order and repeats kept), less the hop-by-hop ones
         headers: CIMultiDict[str] = CIMultiDict(upstream_resp.headers)
         conn = headers.get("Connection")
@@ -806,28 +776,31 @@ class Proxy:
             x.links = links and request.method != "HEAD"
             small = small or x.links
         self._decision_headers(headers, x)
-        cls = _OneWriteResponse if small else _RelayResponse
-        return cls(status=upstream_resp.status, reason=upstream_resp.reason, headers=headers)
+        return Response(
+            upstream_resp.status, reason=upstream_resp.reason, headers=headers, one_write=small
+        )
 
-    def _append_slash(self, request: web.BaseRequest, x: Exchange) -> web.Response:
+    def _append_slash(self, request: Request, x: Exchange) -> Response:
         """Django's APPEND_SLASH answer: 301 to the same path with "/" added, query kept."""
         path, sep, query = x.path.partition("?")
-        resp = web.Response(status=301, content_type="text/html", charset="utf-8")
+        resp = Response(301, body=b"")
+        resp.headers["Content-Type"] = "text/html; charset=utf-8"
+        resp.headers["Date"] = http_date()
         resp.headers["Location"] = path + "/" + sep + query
         self._decision_headers(resp.headers, x)
         return resp
 
     async def _error(
         self,
-        request: web.BaseRequest,
+        request: Request,
         x: Exchange,
         status: int,
         reason: str,
         detail: str | None = None,
         extra: Mapping[str, str] | None = None,
-    ) -> web.StreamResponse:
+    ) -> Response:
         """The proxy answers itself, in the monolith's (DRF's) error format, with a reason."""
-        resp = web.json_response(
+        resp = json_response(
             {"detail": detail or _ERROR_DETAIL.get(status, "Proxy error.")},
             status=status,
             headers=extra,
@@ -840,16 +813,14 @@ class Proxy:
         x.error = reason
         return await self._finish(request, x, resp)
 
-    async def _finish(
-        self, request: web.BaseRequest, x: Exchange, resp: web.StreamResponse
-    ) -> web.StreamResponse:
+    async def _finish(self, request: Request, x: Exchange, resp: Response) -> Response:
         x.status = resp.status
         await resp.prepare(request)
         await resp.write_eof()
         self._emit(request, x)
         return resp
 
-    def _emit(self, request: web.BaseRequest, x: Exchange) -> None:
+    def _emit(self, request: Request, x: Exchange) -> None:
         route = x.route
         self.completed.emit(
             RequestCompleted(

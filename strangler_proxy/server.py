@@ -25,7 +25,7 @@ from typing import IO
 import aiohttp
 from aiohttp import web
 
-from ._http import ProxyHTTPServer
+from ._front import FrontServer
 from .accesslog import AccessLog
 from .admin import Inventory, create_admin_app
 from .balancing import Pool
@@ -117,6 +117,7 @@ class ProxyServer:
         self._session: aiohttp.ClientSession | None = None
         self._client: UpstreamClient | None = None
         self._runners: list[web.BaseRunner] = []
+        self._front: FrontServer | None = None
 
     async def start(self) -> None:
         self._session = create_session()
@@ -143,14 +144,8 @@ class ProxyServer:
         self.registry = ServiceRegistry(self.holder.runtimes, token)
         admin_token = os.environ.get(self.table.settings.admin_token_env) or None
         self.registry.start()
-        # the low-level server: no router or middleware between the socket and Proxy.handle
-        limit = self.table.settings.max_header_bytes
-        public = web.ServerRunner(
-            ProxyHTTPServer(
-                proxy.handle, access_log=None, max_line_size=limit, max_field_size=limit
-            ),
-            shutdown_timeout=self.shutdown_grace,
-        )
+        # the public port: nothing between the socket and Proxy.handle (strangler_proxy/_front.py)
+        front = FrontServer(proxy.handle, max_line_size=self.table.settings.max_header_bytes)
         admin = web.AppRunner(
             create_admin_app(
                 self.holder,
@@ -165,14 +160,13 @@ class ProxyServer:
             access_log=None,
             shutdown_timeout=2.0,
         )
-        sites: list[tuple[web.BaseRunner, Listen, bool]] = [(public, self.listen, self.reuse_port)]
+        self._front = front
+        await front.listen(self.listen.host, self.listen.port, reuse_port=self.reuse_port)
         if self.serve_admin:
-            sites.append((admin, self.admin_listen, False))
-        for runner, where, reuse in sites:
-            await runner.setup()
-            self._runners.append(runner)
-            site = web.TCPSite(runner, where.host, where.port, backlog=1024, reuse_port=reuse)
-            await site.start()
+            await admin.setup()
+            self._runners.append(admin)
+            where = self.admin_listen
+            await web.TCPSite(admin, where.host, where.port, backlog=1024).start()
         log.info(
             "strangler proxy on http://%s (admin http://%s), table generation %d, %d routes",
             self.listen,
@@ -196,6 +190,9 @@ class ProxyServer:
             await self.health.stop()
         if self.reloader is not None:
             await self.reloader.stop()
+        if self._front is not None:
+            await self._front.shutdown(self.shutdown_grace)
+            self._front = None
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

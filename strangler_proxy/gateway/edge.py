@@ -4,9 +4,9 @@ plain function of the request, so the handler stays one straight line."""
 
 from __future__ import annotations
 
-from aiohttp import web
 from multidict import CIMultiDict
 
+from .._front import Request, Response
 from ..upstreams import UpstreamRuntime
 from .cache import CachedResponse
 from .cachecontrol import Headers, not_modified, not_modified_headers, storable_ttl, vary_names
@@ -51,25 +51,13 @@ def is_decision(name: str) -> bool:
     return name.lower() in DECISION_NAMES
 
 
-class _Answer(web.Response):
-    """An answer with exactly the given headers (none of aiohttp's Content-Type / Date /
-    Server defaults beyond what the stored or refused response had)."""
-
-    async def _prepare_headers(self) -> None:
-        headers = self._headers
-        had = ("Content-Type" in headers, "Date" in headers, "Server" in headers)
-        await super()._prepare_headers()
-        for present, name in zip(had, ("Content-Type", "Date", "Server"), strict=True):
-            if not present:
-                headers.popall(name, None)
-
-
-def _answer(status: int, headers: list[tuple[str, str]], body: bytes, head: bool) -> web.Response:
+def _answer(status: int, headers: list[tuple[str, str]], body: bytes, head: bool) -> Response:
+    """An answer with exactly the given headers (framing headers are the proxy's own)."""
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers:
         if name.lower() not in _FRAMING:
             out.add(name, value)
-    resp = _Answer(status=status, headers=out)
+    resp = Response(status, headers=out, body=b"")
     if status not in (204, 304):
         resp.body = body
         if head:  # HEAD: the length of the body a GET would get, and no body
@@ -78,14 +66,14 @@ def _answer(status: int, headers: list[tuple[str, str]], body: bytes, head: bool
     return resp
 
 
-def refusal(answer: Refused) -> web.Response:
+def refusal(answer: Refused) -> Response:
     """The monolith's own refusal (its 403 for a failed CSRF check), relayed as it sent it."""
     return _answer(answer.status, list(answer.headers), answer.body, False)
 
 
 def cached(
-    hit: CachedResponse, request: web.BaseRequest, decisions: CIMultiDict[str], now: float
-) -> web.Response:
+    hit: CachedResponse, request: Request, decisions: CIMultiDict[str], now: float
+) -> Response:
     """A stored response for ``request`` (``now`` on the store's clock, for ``Age``): 304 when
     its ``If-None-Match`` matches."""
     headers = hit.headers_at(now)
@@ -97,7 +85,7 @@ def cached(
     return resp
 
 
-def public_base(request: web.BaseRequest, trusted: bool) -> str:
+def public_base(request: Request, trusted: bool) -> str:
     """``scheme://host`` as the client addressed the proxy; behind a trusted proxy (a TLS
     terminator), as it says with ``X-Forwarded-Proto`` / ``X-Forwarded-Host``."""
     scheme = "https" if request.secure else "http"
@@ -109,7 +97,7 @@ def public_base(request: web.BaseRequest, trusted: bool) -> str:
     return f"{scheme}://{host}"
 
 
-def _bases(runtime: UpstreamRuntime, request: web.BaseRequest, trusted: bool) -> tuple[str, ...]:
+def _bases(runtime: UpstreamRuntime, request: Request, trusted: bool) -> tuple[str, ...]:
     """The addresses a service's links may name: its instances, and the public address (the
     proxy keeps ``Host``, so a service builds absolute links on it, in its own layout)."""
     return (*(inst.url for inst in runtime.pool.instances), public_base(request, trusted))
@@ -119,7 +107,7 @@ def rewrite_response(
     headers: CIMultiDict[str],
     spec: RewriteSpec,
     runtime: UpstreamRuntime,
-    request: web.BaseRequest,
+    request: Request,
     trusted: bool,
 ) -> None:
     """``Location`` to the public address and layout, then the route's header rewrites."""
@@ -137,9 +125,9 @@ def has_links(headers: CIMultiDict[str]) -> bool:
 
 def public_links(
     body: bytes,
-    response: web.StreamResponse,
+    response: Response,
     runtime: UpstreamRuntime,
-    request: web.BaseRequest,
+    request: Request,
     spec: PathRewrite | None,
     trusted: bool,
 ) -> bytes:
@@ -157,11 +145,11 @@ def public_links(
 _PER_CALLER = frozenset({"authorization", "cookie", "x-strangler-identity"})
 
 
-def has_credentials(request: web.BaseRequest, identity: IdentitySettings) -> bool:
+def has_credentials(request: Request, identity: IdentitySettings) -> bool:
     return "Authorization" in request.headers or identity.session_cookie in request.cookies
 
 
-def shareable(request: web.BaseRequest, caller: Caller | None, headers: Headers) -> bool:
+def shareable(request: Request, caller: Caller | None, headers: Headers) -> bool:
     """Whether an answer on a route that is not ``personalised`` may be kept for everyone:
     not when the service answered a resolved caller, nor when it says it varies by caller."""
     if caller is not None and caller.active:
@@ -169,9 +157,7 @@ def shareable(request: web.BaseRequest, caller: Caller | None, headers: Headers)
     return not _PER_CALLER.intersection(vary_names(headers))
 
 
-def may_store(
-    request: web.BaseRequest, status: int, response_headers: Headers, spec: CacheSpec
-) -> bool:
+def may_store(request: Request, status: int, response_headers: Headers, spec: CacheSpec) -> bool:
     """Decided on the headers, before any byte of the body is kept."""
     ttl = storable_ttl(
         status,

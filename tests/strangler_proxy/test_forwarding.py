@@ -177,6 +177,16 @@ def test_request_body_is_forwarded_exactly(proxy: ProxyProcess) -> None:
     assert header_values(report, "content-type") == ["application/x-thing"]
 
 
+def test_compressed_request_body_reaches_the_upstream_still_compressed(proxy: ProxyProcess) -> None:
+    # aiohttp's server (the proxy's front before) decoded gzip request bodies by default, and
+    # the upstream got them decoded but still labelled Content-Encoding: gzip
+    body = gzip.compress(b'{"items": [1, 2, 3]}' * 100)
+    _, data = request(proxy, "POST", "/upload", [("Content-Encoding", "gzip")], body)
+    report = echoed(data)
+    assert report["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert header_values(report, "content-encoding") == ["gzip"]
+
+
 def test_chunked_request_body_is_forwarded(proxy: ProxyProcess) -> None:
     def chunks() -> Iterator[bytes]:
         for i in range(50):

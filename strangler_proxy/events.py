@@ -17,7 +17,9 @@ __all__ = ["EventBus", "ReloadFinished", "RequestCompleted"]
 log = logging.getLogger("strangler.events")
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: one is made per request, and a frozen dataclass's __init__ sets every field
+# through object.__setattr__ (2.6 against 0.6 µs here); subscribers treat it as read-only
+@dataclass(slots=True)
 class RequestCompleted:
     """The client's response has been sent (or the client went away while it was sent).
 

@@ -520,17 +520,13 @@ class _Connection(asyncio.Protocol):
                 message, payload = item
                 if self._consumed is not None:
                     self._consumed()
-                    # the parser may hold requests back (its count of waiting ones can be one
-                    # too high: it counts a request when its body has ended, we when we take
-                    # it): parse what it kept whenever the queue runs empty or half empty
-                    if not queue or (self._queue_paused and len(queue) <= MAX_QUEUED // 2):
-                        paused, self._queue_paused = self._queue_paused, False
-                        self.data_received(b"")
-                        if paused and not self._queue_paused and not self._reading_paused:
-                            self._resume_transport()
-                elif self._queue_paused and len(queue) <= MAX_QUEUED // 2:
-                    self._queue_paused = False
-                    if not self._reading_paused:
+                # the parser may hold requests back (its count of waiting ones can be one too
+                # high: it counts a request when its body has ended, we when we take it): parse
+                # what it kept whenever the queue runs empty or half empty
+                if not queue or (self._queue_paused and len(queue) <= MAX_QUEUED // 2):
+                    paused, self._queue_paused = self._queue_paused, False
+                    self.data_received(b"")  # nothing held back: nothing parsed
+                    if paused and not self._queue_paused and not self._reading_paused:
                         self._resume_transport()
                 self.body = payload
                 request = self.current = Request(self, message, payload)

@@ -11,6 +11,7 @@ worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 keepalive = 5
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT") == "1"  # as legacy_monolith/gunicorn.conf.py
 graceful_timeout = 10
 timeout = 60
 

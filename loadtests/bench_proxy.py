@@ -3,6 +3,7 @@
     python -m loadtests.bench_proxy [--duration 10] [--connections 32] [--rounds 3]
                                     [--only fast|django|shadow|shadow-django] [--workers 1,2]
                                     [--quick] [--bare] [--floor] [--tree LABEL=DIR ...]
+                                    [--reuse-port]
 
 Starts a fast upstream (nginx serving 1 KiB of JSON) and the demo monolith (gunicorn, gthread),
 and in front of each: the kit's proxy (normal routing, access log on, to a file) and nginx
@@ -13,8 +14,14 @@ rows are skipped with a message; without wrk the benchmark stops with a message.
 For every target it prints requests/s, p50 and p99 latency, and for the proxies their CPU time
 per request (from /proc, user + system) and peak memory; then the ratios to direct and to
 nginx. Runs are alternated (A B C, A B C, ...) and medians reported, so a background hiccup
-hits every target alike. Record results in migration_playbook/reference/benchmarks.md with the
-command line that produced them.
+hits every target alike. nginx forwards the same headers as the kit (X-Forwarded-*,
+X-Request-ID, traceparent), so the upstream does the same work behind both. In front of Django
+every round is printed too, with the monolith's own CPU per request and how its gunicorn
+workers held the target's connections (all on one worker halves any client's throughput), and
+each proxy's req/s and p99 over nginx's round by round; ``--reuse-port`` gives every worker its
+own listening socket (``GUNICORN_REUSE_PORT=1``), so the kernel spreads the connections.
+Record results in migration_playbook/reference/benchmarks.md with the command line that
+produced them.
 
 For work on the proxy's own cost:
 
@@ -72,6 +79,16 @@ class Sample:
     p99_ms: float
     cpu_us_per_req: float | None
     requests: int
+    upstream_cpu_us_per_req: float | None = None  # the monolith's own CPU (Django groups)
+    spread: str = ""  # the upstream's connections per worker process, mid-run ("17/15")
+
+
+@dataclass
+class Watch:
+    """The upstream whose own CPU per request and connection spread each run reports."""
+
+    port: int
+    pids: list[int]
 
 
 @dataclass
@@ -81,6 +98,7 @@ class Target:
     pids: list[int] = field(default_factory=list)  # processes whose CPU is the proxy's
     samples: list[Sample] = field(default_factory=list)
     admin: str | None = None  # the kit's admin API (shadow rows: copies compared / dropped)
+    watch: Watch | None = None
 
 
 # the floor: aiohttp's server and client with nothing of the kit's in between
@@ -145,15 +163,58 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def run_wrk(url: str, duration: int, connections: int, pids: list[int]) -> Sample:
+def _spread(port: int, clients: list[int]) -> str:
+    """How many of the connections from ``clients`` (pids) to ``port`` each server process
+    holds, most first: for gunicorn, how its workers shared that client's keep-alive
+    connections (another client's idle ones are not counted)."""
+    try:
+        out = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{port} or dport = :{port} )"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "?"  # no ss (iproute2)
+    servers: dict[str, int] = {}  # the client's port -> the server process holding it
+    mine: set[str] = set()  # the client's ports that are its own
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or (pid := re.search(r"pid=(\d+)", line)) is None:
+            continue
+        local, peer = fields[2].rpartition(":")[2], fields[3].rpartition(":")[2]
+        if local == str(port):
+            servers[peer] = int(pid.group(1))
+        elif peer == str(port) and int(pid.group(1)) in clients:
+            mine.add(local)
+    counts: dict[int, int] = {}
+    for client_port, server in servers.items():
+        if client_port in mine:
+            counts[server] = counts.get(server, 0) + 1
+    return "/".join(str(n) for n in sorted(counts.values(), reverse=True)) or "0"
+
+
+def run_wrk(
+    url: str, duration: int, connections: int, pids: list[int], watch: Watch | None = None
+) -> Sample:
     before = _cpu_ticks(pids)
-    out = subprocess.run(
+    up_before = _cpu_ticks(watch.pids) if watch is not None else 0
+    wrk = subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
-    ).stdout
+    )
+    spread = ""
+    try:
+        out, err = wrk.communicate(timeout=duration / 2 if watch is not None else None)
+    except subprocess.TimeoutExpired:  # half way: how the upstream's workers share the load
+        spread = _spread(watch.port, pids or [wrk.pid]) if watch is not None else ""
+        out, err = wrk.communicate()
+    if wrk.returncode != 0:
+        raise RuntimeError(f"wrk failed ({wrk.returncode}): {err}")
     after = _cpu_ticks(pids)
+    up_after = _cpu_ticks(watch.pids) if watch is not None else 0
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     # the "Latency Distribution" lines: "     50%  512.00us"
@@ -163,7 +224,8 @@ def run_wrk(url: str, duration: int, connections: int, pids: list[int]) -> Sampl
     if errors:
         raise RuntimeError(f"{url}: {errors.group(1)} error responses during the run:\n{out}")
     cpu = (after - before) / HZ * 1e6 / requests if pids and requests else None
-    return Sample(rps, p50, p99, cpu, requests)
+    up_cpu = (up_after - up_before) / HZ * 1e6 / requests if watch and requests else None
+    return Sample(rps, p50, p99, cpu, requests, up_cpu, spread)
 
 
 def nginx_conf(folder: Path, servers: str) -> Path:
@@ -186,8 +248,22 @@ def nginx_conf(folder: Path, servers: str) -> Path:
     return conf
 
 
+# what the kit's proxy adds to every request, so the upstream does the same work behind both
+# (the monolith validates the request id and reads the trace id; Django the forwarded host):
+# nginx has no W3C trace context of its own, its 32-hex $request_id stands in for a trace id
+_AS_THE_KIT = (
+    "proxy_set_header X-Forwarded-For $remote_addr; "
+    "proxy_set_header X-Forwarded-Proto $scheme; "
+    "proxy_set_header X-Forwarded-Host $http_host; "
+    "proxy_set_header X-Request-ID $request_id; "
+    "proxy_set_header traceparent 00-$request_id-00f067aa0ba902b7-01;"
+)
+
+
 def proxy_server(port: int, upstream: str, name: str, mirror: str = "") -> str:
-    keep = 'proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;'
+    keep = (
+        'proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $http_host;'
+    )
     pools = f"upstream {name} {{ server {upstream}; keepalive 64; }}\n"
     copy = internal = ""
     if mirror:  # nginx's mirror module: a subrequest per request, its answer thrown away
@@ -198,8 +274,7 @@ def proxy_server(port: int, upstream: str, name: str, mirror: str = "") -> str:
         )
     return (
         f"{pools}server {{ listen 127.0.0.1:{port}; {internal}"
-        f"location / {{ {copy}proxy_pass http://{name}; {keep} "
-        f"proxy_set_header X-Forwarded-For $remote_addr; }} }}"
+        f"location / {{ {copy}proxy_pass http://{name}; {keep} {_AS_THE_KIT} }} }}"
     )
 
 
@@ -390,12 +465,46 @@ def report(group: str, targets: list[Target]) -> None:
         xd = f"{rps / direct:.2f}" if direct else "-"
         xn = f"{rps / nginx:.2f}" if nginx else "-"
         print(f"{t.name:<28}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{cpu_s:>12}{xd:>10}{xn:>9}")
+    if any(s.spread for t in targets for s in t.samples):
+        _rounds(targets)
     for t in targets:
         if t.pids:
             print(f"  peak memory {t.name}: {_peak_rss_mib(t.pids):.1f} MiB")
     for t in targets:
         if t.admin is not None:
             print(f"  copies {t.name}: {_shadow_counts(t.admin)}")
+
+
+def _rounds(targets: list[Target]) -> None:
+    """Every round of every target, with the monolith's own CPU per request and how its
+    workers held the connections (gunicorn's workers take keep-alive connections unevenly, and
+    all on one worker halves the throughput of any client); then each proxy's throughput over
+    nginx's, round by round (the two ran back to back)."""
+    print("  round by round (monolith: its own CPU per request; connections per worker):")
+    print(f"  {'':<4}{'target':<26}{'req/s':>8}{'p99 ms':>9}{'CPU us/req':>12}"
+          f"{'monolith us/req':>17}  spread")  # fmt: skip
+    for i in range(len(targets[0].samples)):
+        for t in targets:
+            s = t.samples[i]
+            cpu = f"{s.cpu_us_per_req:.0f}" if s.cpu_us_per_req is not None else "-"
+            up = f"{s.upstream_cpu_us_per_req:.0f}" if s.upstream_cpu_us_per_req else "-"
+            print(f"  {i + 1:<4}{t.name:<26}{s.rps:>8.0f}{s.p99_ms:>9.2f}{cpu:>12}{up:>17}"
+                  f"  {s.spread}")  # fmt: skip
+    nginx = next((t for t in targets if t.name == "nginx"), None)
+    if nginx is None:
+        return
+    for t in targets:
+        if t is nginx or t.name == "direct":
+            continue
+        ratios = [a.rps / b.rps for a, b in zip(t.samples, nginx.samples, strict=True)]
+        tails = [a.p99_ms / b.p99_ms for a, b in zip(t.samples, nginx.samples, strict=True)]
+        print(
+            f"  {t.name} / nginx per round: req/s "
+            + " ".join(f"{r:.2f}" for r in ratios)
+            + f" (median {statistics.median(ratios):.2f}); p99 "
+            + " ".join(f"{r:.2f}" for r in tails)
+            + f" (median {statistics.median(tails):.2f})"
+        )
 
 
 def _shadow_counts(admin: str) -> str:
@@ -427,6 +536,12 @@ def main(argv: list[str] | None = None) -> int:
         help="fast upstream only, no direct and nginx rows; --duration 5 --rounds 5 by default",
     )
     parser.add_argument("--bare", action="store_true", help="add a bare aiohttp proxy")
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="the monolith's gunicorn workers each listen on their own socket "
+        "(GUNICORN_REUSE_PORT=1): the kernel spreads connections over them",
+    )
     parser.add_argument(
         "--floor",
         action="store_true",
@@ -471,7 +586,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.only in (None, "fast"):
                 groups.append(("fast upstream (nginx static 1 KiB JSON)", "/api/products/7/"))
             if args.only in (None, "django"):
-                groups.append(("django monolith (gunicorn gthread 2x4)", "/api/products/7/"))
+                gthread = (
+                    f"gunicorn gthread {os.environ.get('GUNICORN_WORKERS', '2')}x"
+                    f"{os.environ.get('GUNICORN_THREADS', '4')}"
+                    + (", reuse_port" if args.reuse_port else "")
+                )
+                groups.append((f"django monolith ({gthread})", "/api/products/7/"))
             if args.only in (None, "shadow"):
                 groups.append(("shadow cost (fast upstream)", "/api/products/7/"))
             if args.only in (None, "shadow-django"):
@@ -491,10 +611,11 @@ def main(argv: list[str] | None = None) -> int:
                     floor=args.floor,
                     trees=trees,
                     nginx_row=not args.quick,
+                    reuse_port=args.reuse_port,
                 )
                 for _ in range(args.rounds):
                     for t in targets:
-                        sample = run_wrk(t.url, args.duration, args.connections, t.pids)
+                        sample = run_wrk(t.url, args.duration, args.connections, t.pids, t.watch)
                         t.samples.append(sample)
                         cpu = sample.cpu_us_per_req
                         print(
@@ -636,8 +757,10 @@ def _start_group(
     floor: bool = False,
     trees: list[tuple[str, str]] | None = None,
     nginx_row: bool = True,
+    reuse_port: bool = False,
 ) -> list[Target]:
     trees = trees or []
+    watch: Watch | None = None
     if group.startswith(("fast", "shadow cost (fast")):
         port = free_port()
         (folder / "api" / "products" / "7").mkdir(parents=True, exist_ok=True)
@@ -675,6 +798,7 @@ def _start_group(
             "DJANGO_SETTINGS_MODULE": "legacy_monolith.settings",
             "DATABASE_URL": f"sqlite:///{db}",
             "DJANGO_TRUST_X_FORWARDED": "1",
+            "GUNICORN_REUSE_PORT": "1" if reuse_port else "0",
         }
         for step in (["migrate", "--noinput"], ["seed", "--products", "500", "--orders", "10"]):
             subprocess.run(
@@ -696,6 +820,8 @@ def _start_group(
         ).start()
         procs.append(up)
         up.wait_http(f"http://127.0.0.1:{port}{path}", status=200)
+        assert up.popen is not None
+        watch = Watch(port, [up.popen.pid, *_children(up.popen.pid)])
     upstream = f"127.0.0.1:{port}"
     if group.startswith("shadow cost (django"):
         catalog = _start_catalog(folder, procs, path)
@@ -714,6 +840,8 @@ def _start_group(
                 "nginx, mirror 100%", folder, procs, nginx_bin, upstream, path, mirror=catalog
             )
             targets += [plain, mirrored]
+        for t in targets:
+            t.watch = watch
         return targets
     if group.startswith("shadow"):
         # the same JSON in another layout: every comparison parses both documents
@@ -731,6 +859,8 @@ def _start_group(
         targets.append(_kit_target(label, folder, procs, upstream, path, n))
     if nginx_bin is not None and nginx_row:
         targets.append(_nginx_target("nginx", folder, procs, nginx_bin, upstream, path))
+    for t in targets:
+        t.watch = watch
     return targets
 
 

@@ -88,7 +88,7 @@ class Watch:
     """The upstream whose own CPU per request and connection spread each run reports."""
 
     port: int
-    pids: list[int]
+    pids: list[int]  # the master first, then its workers
 
 
 @dataclass
@@ -163,10 +163,11 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def _spread(port: int, clients: list[int]) -> str:
+def _spread(port: int, clients: list[int], workers: list[int]) -> str:
     """How many of the connections from ``clients`` (pids) to ``port`` each server process
-    holds, most first: for gunicorn, how its workers shared that client's keep-alive
-    connections (another client's idle ones are not counted)."""
+    holds, most first (``workers`` with none count as 0): for gunicorn, how its workers shared
+    that client's keep-alive connections (another client's idle ones are not counted, nor
+    connections not accepted yet)."""
     try:
         out = subprocess.run(
             ["ss", "-tnpH", "state", "established", f"( sport = :{port} or dport = :{port} )"],
@@ -187,7 +188,7 @@ def _spread(port: int, clients: list[int]) -> str:
             servers[peer] = int(pid.group(1))
         elif peer == str(port) and int(pid.group(1)) in clients:
             mine.add(local)
-    counts: dict[int, int] = {}
+    counts = dict.fromkeys(workers, 0)
     for client_port, server in servers.items():
         if client_port in mine:
             counts[server] = counts.get(server, 0) + 1
@@ -207,10 +208,16 @@ def run_wrk(
     )
     spread = ""
     try:
-        out, err = wrk.communicate(timeout=duration / 2 if watch is not None else None)
-    except subprocess.TimeoutExpired:  # half way: how the upstream's workers share the load
-        spread = _spread(watch.port, pids or [wrk.pid]) if watch is not None else ""
-        out, err = wrk.communicate()
+        try:
+            out, err = wrk.communicate(timeout=duration / 2 if watch is not None else None)
+        except subprocess.TimeoutExpired:  # half way: how the upstream's workers share the load
+            if watch is not None:
+                spread = _spread(watch.port, pids or [wrk.pid], watch.pids[1:])
+            out, err = wrk.communicate()
+    except BaseException:
+        wrk.kill()  # an interrupted run leaves no load behind
+        wrk.wait()
+        raise
     if wrk.returncode != 0:
         raise RuntimeError(f"wrk failed ({wrk.returncode}): {err}")
     after = _cpu_ticks(pids)
@@ -479,7 +486,7 @@ def _rounds(targets: list[Target]) -> None:
     """Every round of every target, with the monolith's own CPU per request and how its
     workers held the connections (gunicorn's workers take keep-alive connections unevenly, and
     all on one worker halves the throughput of any client); then each proxy's throughput over
-    nginx's, round by round (the two ran back to back)."""
+    nginx's, round by round (both ran in the same round)."""
     print("  round by round (monolith: its own CPU per request; connections per worker):")
     print(f"  {'':<4}{'target':<26}{'req/s':>8}{'p99 ms':>9}{'CPU us/req':>12}"
           f"{'monolith us/req':>17}  spread")  # fmt: skip
@@ -596,7 +603,8 @@ def main(argv: list[str] | None = None) -> int:
                 groups.append(("shadow cost (fast upstream)", "/api/products/7/"))
             if args.only in (None, "shadow-django"):
                 groups.append(
-                    ("shadow cost (django monolith, copies to the catalog service)",
+                    ("shadow cost (django monolith, copies to the catalog service"
+                     + (", reuse_port)" if args.reuse_port else ")"),
                      "/api/products/7/")
                 )  # fmt: skip
             for group, path in groups:

@@ -37,7 +37,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _monolith(database: str, port: int, **env: str) -> Process:
-    env = {"GUNICORN_REUSE_PORT": "0", **env}  # the shared socket unless a test asks
+    # two workers, the shared socket unless a test asks (whatever the environment exports)
+    env = {"GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4", "GUNICORN_REUSE_PORT": "0", **env}
     return Process(
         gunicorn_argv("legacy_monolith/gunicorn.conf.py", port),
         name="monolith",
@@ -99,7 +100,9 @@ def test_a_monolith_reload_under_load_loses_no_request(
             return sum(statuses.values())
 
     with ProxyProcess.from_yaml(table_yaml({"legacy": url}), tmp_path) as proxy:
-        threads = [threading.Thread(target=client, args=(proxy.url,)) for _ in range(CLIENTS)]
+        threads = [
+            threading.Thread(target=client, args=(proxy.url,), daemon=True) for _ in range(CLIENTS)
+        ]
         for t in threads:
             t.start()
         try:
@@ -118,6 +121,7 @@ def test_a_monolith_reload_under_load_loses_no_request(
             stop.set()
             for t in threads:
                 t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a client never finished its request"
     assert not errors, errors
     assert set(statuses) == {200}, statuses
     assert master.alive(), "the monolith's master exited"
@@ -132,8 +136,9 @@ def test_reuse_port_gives_every_worker_its_own_listening_socket(database: str) -
         for proc, port in ((one, shared), (each, separate)):
             proc.wait_http(f"http://127.0.0.1:{port}/healthz", status=200)
             _wait_for_workers(proc)
+        # a worker makes its own socket after it is forked: wait for the second one
+        wait_until(lambda: _listeners(separate) == 2, what="a listener per worker")
         assert _listeners(shared) == 1
-        assert _listeners(separate) == 2
         # and it serves, over several connections
         for _ in range(4):
             with httpx.Client(base_url=f"http://127.0.0.1:{separate}", timeout=30) as http:

@@ -71,6 +71,22 @@ class ShadowJob:
     started: float
 
 
+async def _read_upto(content: aiohttp.StreamReader, size: int) -> bytes:
+    """The body to its end, or its first ``size`` bytes or more when it is longer (a read
+    returns what has arrived, not the whole body)."""
+    body = await content.readany()
+    if content.at_eof() or len(body) >= size:
+        return body
+    parts, got = [body], len(body)
+    while got < size:
+        chunk = await content.readany()
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
 class _RouteLane:
     """The concurrency cap and bounded queue of one route: at most ``max_concurrency`` tasks,
     each taking the next waiting copy when its exchange is done (no task, no lock per copy)."""
@@ -194,7 +210,7 @@ class Mirror:
                 job.method, base, job.target, headers, job.body, timeouts=timeouts
             )
             try:
-                body = await resp.content.read(limit + 1)
+                body = await _read_upto(resp.content, limit + 1)
                 error = "body_too_large" if len(body) > limit else None
                 return Captured(
                     status=resp.status,

@@ -146,6 +146,12 @@ def shadow_proxy(
                     "shadow": {"methods": ["POST"]},
                 },
                 {
+                    "name": "large",
+                    "match": {"path": "/bytes"},
+                    "mode": "shadow",
+                    "to": "catalog",
+                },
+                {
                     "name": "secrets",
                     "match": {"prefix": "/api/secret/"},
                     "mode": "shadow",
@@ -182,6 +188,20 @@ def test_noise_is_learned_and_not_reported(shadow_proxy: ProxyProcess) -> None:
     assert [f["field"] for f in clock["noise_fields"]] == ["$.now"]
     assert clock["mismatched"] == 0 and clock["match_rate"] == 1.0
     assert clock["verdict"] == "pass" and code == 0
+
+
+def test_a_body_in_many_pieces_is_compared_whole(shadow_proxy: ProxyProcess) -> None:
+    # 300,000 bytes written in 64 KiB pieces by both sides: the copy's answer must be read to
+    # its end, not to the first piece that arrived
+    with httpx.Client(base_url=shadow_proxy.url, timeout=10) as client:
+        for _ in range(5):
+            r = client.get("/bytes", params={"size": "300000"})
+            assert r.status_code == 200 and len(r.content) == 300_000
+    wait_until(lambda: compared(shadow_proxy, "large") >= 5, what="5 comparisons stored")
+    code, data = report(store_path(shadow_proxy), "large", "--min-samples", "5")
+    large = route_report(data, "large")
+    assert (large["compared"], large["mismatched"], large["errors"]) == (5, 0, 0), large
+    assert large["verdict"] == "pass" and code == 0
 
 
 def test_slow_or_dead_shadow_changes_nothing_for_the_client(shadow_proxy: ProxyProcess) -> None:

@@ -5,6 +5,7 @@ writer survives a batch it cannot write."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +147,48 @@ def test_header_bytes_beyond_ascii_are_stored(tmp_path: Path) -> None:
     assert store.flush() == 1 and store.write_errors == 0
     example = store.mismatch_examples("products")[0].payload
     assert ["Content-Disposition", disposition] in example["primary"]["headers"]
+
+
+@pytest.mark.parametrize(
+    ("pieces", "size", "expected"),
+    [
+        ([b"a" * 10, b"b" * 10, b"c" * 10], 100, b"a" * 10 + b"b" * 10 + b"c" * 10),  # whole
+        ([b"a" * 10, b"b" * 10, b"c" * 10], 15, b"a" * 10 + b"b" * 10),  # stops past the cap
+        ([b"a" * 10], 5, b"a" * 10),  # the first piece alone is over
+        ([], 10, b""),
+    ],
+)
+def test_a_copy_reads_the_answer_to_its_end_or_past_the_cap(
+    pieces: list[bytes], size: int, expected: bytes
+) -> None:
+    """What arrives in several reads is read whole (one read returns only what has arrived);
+    an answer longer than the cap is read only until the cap is passed."""
+    from aiohttp import StreamReader
+    from aiohttp.base_protocol import BaseProtocol
+
+    from strangler_proxy.mirror import _read_upto
+
+    async def scenario() -> tuple[bytes, bytes]:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()  # a connected protocol, as a response's reader has
+        transport, protocol = await loop.connect_accepted_socket(lambda: BaseProtocol(loop), ours)
+        content = StreamReader(protocol, 2**16, loop=loop)
+
+        async def arrive() -> None:
+            for piece in pieces:
+                await asyncio.sleep(0)  # each piece in its own turn of the loop
+                content.feed_data(piece)
+            content.feed_eof()
+
+        feeding = asyncio.ensure_future(arrive())
+        try:
+            body = await _read_upto(content, size)
+            await feeding
+            return body, await content.read()  # what is left for the connection's release
+        finally:
+            transport.close()
+            theirs.close()
+
+    body, left = asyncio.run(scenario())
+    assert body == expected
+    assert body + left == b"".join(pieces)  # nothing read beyond what was returned

@@ -210,19 +210,23 @@ class Copy(Capture):
         self.request_body: bytes | None = None
 
 
-async def tee_body(request: Request, limit: int) -> tuple[RequestBody, bytes | None]:
-    """Read up to ``limit`` bytes of the request body for the shadow copy.
+async def tee_body(
+    body: StreamReader | LimitedBody, length: int | None, limit: int
+) -> tuple[RequestBody, bytes | None]:
+    """Read up to ``limit`` bytes of the request body (``length`` long when the client said)
+    for the shadow copy, from what the primary would read: the client's stream, or the route's
+    :class:`LimitedBody` over it (whose ``BodyTooLarge`` comes through).
 
     A body within the limit is returned whole, for both sides. A larger one is not copied: the
     primary gets the part already read followed by the rest of the stream, so nothing beyond
     ``limit`` is ever buffered.
     """
-    length = request.content_length
     if length is not None and length > limit:
-        return request.content, None
+        return body, None
+    source = aiter(body.iter_any() if isinstance(body, StreamReader) else body)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
+    async for chunk in source:
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
@@ -230,9 +234,9 @@ async def tee_body(request: Request, limit: int) -> tuple[RequestBody, bytes | N
             async def rest() -> AsyncIterator[bytes]:
                 for part in chunks:
                     yield part
-                async for part in request.content.iter_any():
+                async for part in source:
                     yield part
 
             return rest(), None
-    body = b"".join(chunks)
-    return body, body
+    whole = b"".join(chunks)
+    return whole, whole

@@ -20,6 +20,7 @@ Faithfulness rules (each covered by ``tests/strangler_proxy/test_forwarding.py``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -32,6 +33,7 @@ from multidict import CIMultiDict
 
 from . import canary
 from ._exchange import (
+    BodyTooLarge,
     Capture,
     Copy,
     Decision,
@@ -403,11 +405,29 @@ class Proxy:
             if length is not None and length > limit:
                 return await self._error(request, x, 413, "body_too_large")
         data: RequestBody = request.content if has_body else None
+        counted: LimitedBody | None = None
         if has_body and limit is not None and request.content_length is None:
             data = counted = LimitedBody(request.content, limit)
         copy = self._plan_copy(active, route, request, client) if route is not None else None
         if copy is not None and has_body:
-            data, copy.request_body = await tee_body(request, copy.limit)
+            # read for the copy from what the primary would read (the route's size limit
+            # included), within the time the primary's send would have had
+            timeouts, _ = x.target.timeouts_for(route.timeouts if route else ())
+            try:
+                async with asyncio.timeout(timeouts.response):
+                    data, copy.request_body = await tee_body(
+                        counted or request.content, request.content_length, copy.limit
+                    )
+            except BodyTooLarge:
+                self._drop_copy(copy)
+                return await self._error(request, x, 413, "body_too_large")
+            except TimeoutError:
+                self._drop_copy(copy)
+                return await self._error(request, x, 504, "response_timeout")
+            except Exception as err:  # the client's body broke off or was malformed
+                self._drop_copy(copy)
+                log.info("request %s: request body failed: %r", request_id, err)
+                return await self._error(request, x, 400, "bad_request")
             if copy.request_body is None:
                 self._drop_copy(copy)
                 copy = None
@@ -415,7 +435,7 @@ class Proxy:
             upstream_resp = await self._send(x.target, request, headers, data, x)
         except UpstreamError as err:
             x.instance_url = err.instance
-            if isinstance(data, LimitedBody) and counted.exceeded:
+            if counted is not None and counted.exceeded:
                 return await self._error(request, x, 413, "body_too_large")
             fallback = decision.fallback
             if fallback is None or has_body or method not in IDEMPOTENT:

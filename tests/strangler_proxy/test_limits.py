@@ -60,6 +60,15 @@ def proxy(
             route("total", "/t/total/", "svc", timeouts={"total": 0.5}),
             route("small", "/t/small/", "svc", max_body_bytes=100),
             route("one", "/t/one/", "svc", max_concurrent=1),
+            {
+                "name": "small-shadow",
+                "match": {"prefix": "/t/small-shadow/"},
+                "mode": "shadow",
+                "to": "svc",
+                "max_body_bytes": 100,
+                "timeouts": {"response": 0.5},
+                "shadow": {"methods": ["POST"]},
+            },
         ],
     )
     with ProxyProcess.from_yaml(text, tmp_path_factory.mktemp("limits")) as p:
@@ -143,3 +152,30 @@ def test_route_concurrency_cap(proxy: ProxyProcess, legacy: FakeUpstreamProcess)
             client.get(legacy.url + "/release?key=one")
             assert b"".join(chunks) == b"rest"
         assert client.get(proxy.url + "/t/one/after").status_code == 200
+
+
+def test_a_shadowed_route_keeps_its_body_limit(proxy: ProxyProcess) -> None:
+    # the copy reads the body first: from the route's limited stream, not around it
+    def chunks(n: int) -> Iterator[bytes]:
+        yield b"x" * n
+        yield b"y" * n
+
+    r = httpx.post(proxy.url + "/t/small-shadow/echo", content=chunks(75), timeout=10)
+    assert r.status_code == 413 and r.headers["x-strangler-error"] == "body_too_large"
+    ok = httpx.post(proxy.url + "/t/small-shadow/echo", content=chunks(25), timeout=10)
+    assert ok.status_code == 200 and ok.json()["body_length"] == 50
+
+
+def test_a_shadowed_route_does_not_wait_forever_for_a_stalled_body(proxy: ProxyProcess) -> None:
+    # 10 of the 80 announced bytes, then nothing: answered within the route's response
+    # timeout (0.5 s), as the primary's send would have been, instead of holding the request
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /t/small-shadow/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 80\r\n\r\n"
+            + b"z" * 10
+        )
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 504"), received[:200]
+    assert b"X-Strangler-Error: response_timeout" in received

@@ -103,6 +103,22 @@ def _excerpt(body: bytes, start: int) -> str:
     return body[start : start + _EXCERPT].decode("utf-8", "replace")
 
 
+def text_difference(kind: str, primary: bytes, shadow: bytes) -> Difference | None:
+    """A whole-body difference shown as text: ``invalid_json`` (one side is not JSON) with the
+    start of each body, ``body`` with each body around the first byte that differs (after
+    :func:`normalize_bytes`); None when the bodies are the same."""
+    if kind == "invalid_json":
+        return Difference("body", "invalid_json", _excerpt(primary, 0), _excerpt(shadow, 0))
+    a, b = normalize_bytes(primary), normalize_bytes(shadow)
+    if a == b:
+        return None
+    first = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+    start = max(0, first - 20)
+    return Difference("body", "body", _excerpt(a, start), _excerpt(b, start))
+
+
 def _compare_body(primary: Captured, shadow: Captured, rules: CompareRules) -> list[Difference]:
     if _is_json(primary) or _is_json(shadow):
         if primary.body == shadow.body and not rules.matchers:
@@ -111,20 +127,11 @@ def _compare_body(primary: Captured, shadow: Captured, rules: CompareRules) -> l
         ok_b, doc_b = _parse(shadow.body)
         if ok_a and ok_b:
             return diff_json(doc_a, doc_b, rules, bools=_may_hold_bools(primary, shadow))
-        if ok_a or ok_b:
-            return [
-                Difference(
-                    "body", "invalid_json", _excerpt(primary.body, 0), _excerpt(shadow.body, 0)
-                )
-            ]
-    a, b = normalize_bytes(primary.body), normalize_bytes(shadow.body)
-    if a == b:
-        return []
-    first = next(
-        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
-    )
-    start = max(0, first - 20)
-    return [Difference("body", "body", _excerpt(a, start), _excerpt(b, start))]
+        kind = "invalid_json" if ok_a or ok_b else "body"
+    else:
+        kind = "body"
+    diff = text_difference(kind, primary.body, shadow.body)
+    return [] if diff is None else [diff]
 
 
 def compare(

@@ -9,7 +9,9 @@ Always redacted:
 * JSON bodies: the keys ``csrfmiddlewaretoken`` and ``csrftoken`` at any depth, plus the
   route's ``redact`` paths (``CompareRules.redact``);
 * other bodies (HTML forms, form-encoded text): ``csrfmiddlewaretoken`` / ``csrftoken`` values;
-* the values of differences at (or containing) those paths and headers;
+* the values of differences at (or containing) those paths and headers; a difference shown
+  as text (``body``, ``invalid_json``: an excerpt of each body) is taken again from the
+  redacted bodies, so it cannot show what the bodies' redaction blanked;
 * query parameters of the request target whose names say they carry a secret (``token``,
   ``access_token``, ``api_key``, ``password``, ``signature``, ... — see ``SECRET_PARAMS``):
   ``/api/x/?token=abc&page=2`` → ``/api/x/?token=[redacted]&page=2``.
@@ -29,6 +31,7 @@ from urllib.parse import unquote_plus
 
 from ._paths import Pattern, Segment, compile_pattern
 from ._types import Captured, Comparison, Difference, ShadowResult
+from .compare import text_difference
 
 __all__ = [
     "ALWAYS_REDACTED_PATHS",
@@ -114,6 +117,9 @@ def redact_body(body: bytes, paths: Iterable[str] = ()) -> bytes:
     return json.dumps(redacted, default=_json_default, ensure_ascii=False).encode()
 
 
+_TEXT_KINDS = frozenset({"body", "invalid_json"})  # differences shown as body excerpts
+
+
 def _redact_side(side: Captured, paths: tuple[str, ...]) -> Captured:
     return replace(side, headers=redact_headers(side.headers), body=redact_body(side.body, paths))
 
@@ -132,10 +138,27 @@ def _redact_difference(diff: Difference, patterns: tuple[Pattern, ...]) -> Diffe
     )
 
 
-def redact_comparison(comparison: Comparison, paths: Iterable[str] = ()) -> Comparison:
+def redact_comparison(
+    comparison: Comparison,
+    paths: Iterable[str] = (),
+    bodies: tuple[bytes, bytes] | None = None,
+) -> Comparison:
+    """The differences with their secrets blanked; ``bodies`` (primary, shadow), already
+    redacted, are where text differences take their excerpts again (without them, such an
+    excerpt keeps only the text patterns' redaction)."""
     patterns = _patterns(paths)
-    diffs = tuple(_redact_difference(d, patterns) for d in comparison.differences)
-    return replace(comparison, differences=diffs)
+    diffs: list[Difference] = []
+    for d in comparison.differences:
+        if bodies is not None and d.kind in _TEXT_KINDS and d.segments is None:
+            again = text_difference(d.kind, *bodies)
+            diffs.append(
+                replace(d, primary=REDACTED, shadow=REDACTED)
+                if again is None  # the bodies differed only in what was redacted
+                else replace(d, primary=again.primary, shadow=again.shadow)
+            )
+        else:
+            diffs.append(_redact_difference(d, patterns))
+    return replace(comparison, differences=tuple(diffs))
 
 
 def redact_target(target: str) -> str:
@@ -156,11 +179,13 @@ def redact_target(target: str) -> str:
 
 def redact_result(result: ShadowResult) -> ShadowResult:
     """Everything secret in ``result`` replaced by ``[redacted]``; uses ``result.redact``."""
+    primary = _redact_side(result.primary, result.redact)
+    shadow = _redact_side(result.shadow, result.redact)
     return replace(
         result,
         target=redact_target(result.target),
         request_headers=redact_headers(result.request_headers),
-        primary=_redact_side(result.primary, result.redact),
-        shadow=_redact_side(result.shadow, result.redact),
-        comparison=redact_comparison(result.comparison, result.redact),
+        primary=primary,
+        shadow=shadow,
+        comparison=redact_comparison(result.comparison, result.redact, (primary.body, shadow.body)),
     )

@@ -108,3 +108,38 @@ def test_the_identity_assertion_is_never_stored() -> None:
         ("X-Api-Key", "[redacted]"),
         ("Accept", "*/*"),
     )
+
+
+@pytest.mark.parametrize(
+    ("shadow_body", "shadow_type", "kind"),
+    [
+        # the service fails with an HTML page: one side is not JSON
+        (b"<html><body>Server Error</body></html>", "text/html", "invalid_json"),
+        # the same document, served as text: compared as text, not as JSON
+        (b'{"api_key": "AKIA-SECRET-7", "price": "13.00"}', "text/plain", "body"),
+    ],
+)
+def test_a_text_difference_shows_no_secret_the_bodies_hid(
+    shadow_body: bytes, shadow_type: str, kind: str
+) -> None:
+    rules = CompareRules.from_config({"redact": ["$.api_key"]})
+    text = (("Content-Type", "text/plain"),)
+    primary = json_side(
+        b'{"api_key": "AKIA-SECRET-7", "price": "12.00"}',
+        headers=text if kind == "body" else (("Content-Type", "application/json"),),
+    )
+    shadow = json_side(shadow_body, status=200, headers=(("Content-Type", shadow_type),))
+    result = make_result(primary, shadow, rules=rules)
+    assert [d.kind for d in result.comparison.differences if d.path == "body"] == [kind]
+    # the excerpt, taken from the raw bodies, shows (part of) the secret
+    assert "CRET-7" in json.dumps([d.primary for d in result.comparison.differences])
+
+    stored = redact_result(result)
+    (diff,) = [d for d in stored.comparison.differences if d.path == "body"]
+    assert "CRET-7" not in f"{diff.primary} {diff.shadow}"
+    assert "AKIA-SECRET-7" not in repr(stored)
+    # what the excerpt shows is still the difference, from the stored (redacted) bodies
+    if kind == "invalid_json":
+        assert str(diff.primary).startswith('{"api_key": "[redacted]"')
+    else:
+        assert "12.00" in str(diff.primary) and "13.00" in str(diff.shadow)

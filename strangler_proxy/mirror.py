@@ -69,6 +69,11 @@ class ShadowJob:
     shadow_base: str  # instance URL of the side that gets the copy
     request_id: str
     started: float
+    # the path and headers the serving side got, when they are not the copy's (a route that
+    # rewrites for its service, or resolved the caller at the edge): what asking the serving
+    # side again (noise, recheck) must send
+    primary_target: str | None = None
+    primary_headers: CIMultiDict[str] | None = None
 
 
 async def _read_upto(content: aiohttp.StreamReader, size: int) -> bytes:
@@ -198,7 +203,10 @@ class Mirror:
                 self._store_started = True
 
     async def _ask(self, base: str, job: ShadowJob, timeouts: Timeouts, *, copy: bool) -> Captured:
-        headers = CIMultiDict(job.headers)
+        target, sent = job.target, job.headers
+        if not copy and job.primary_target is not None and job.primary_headers is not None:
+            target, sent = job.primary_target, job.primary_headers
+        headers = CIMultiDict(sent)
         if copy:
             headers[SHADOW_HEADER] = "1"
             if job.method not in SAFE_METHODS:
@@ -207,7 +215,7 @@ class Mirror:
         t0 = time.perf_counter()
         try:
             resp = await self.client.request(
-                job.method, base, job.target, headers, job.body, timeouts=timeouts
+                job.method, base, target, headers, job.body, timeouts=timeouts
             )
             try:
                 body = await _read_upto(resp.content, limit + 1)

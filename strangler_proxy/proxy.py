@@ -722,22 +722,26 @@ class Proxy:
                 body=b"".join(copy.response_chunks),
                 latency=x.upstream_latency or 0.0,
             )
-            target, headers = x.path, headers
+            served = self._layout(x, x.target, headers)  # what the serving side got
+            target, sent = x.path, headers
             if copy.runtime is not None:  # the service's own layout when the route rewrites
-                target, headers = self._layout(x, copy.runtime, headers)
+                target, sent = self._layout(x, copy.runtime, headers)
+            again = served if served != (target, sent) else (None, None)
             mirror.offer(
                 ShadowJob(
                     route=copy.route,
                     spec=copy.spec,
                     method=request.method,
                     target=target,
-                    headers=headers,
+                    headers=sent,
                     body=copy.request_body,
                     primary=primary,
                     primary_base=x.inst.url,
                     shadow_base=copy.shadow_base,
                     request_id=x.request_id,
                     started=x.started,
+                    primary_target=again[0],
+                    primary_headers=again[1],
                 )
             )
         except Exception:

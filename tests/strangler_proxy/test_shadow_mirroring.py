@@ -146,6 +146,19 @@ def shadow_proxy(
                     "shadow": {"methods": ["POST"]},
                 },
                 {
+                    "name": "rewritten",
+                    "match": {"prefix": "/api/rw/"},
+                    "mode": "shadow",
+                    "to": "catalog",
+                    # the service's layout answers 404 at the monolith's side
+                    "rewrite": {"path": {"template": "/status/404"}},
+                    "shadow": {
+                        "noise_sample": 1.0,
+                        "recheck_delay": 0,
+                        "compare": {"ignore": ["$.name", "$.target", "$.headers"]},
+                    },
+                },
+                {
                     "name": "large",
                     "match": {"path": "/bytes"},
                     "mode": "shadow",
@@ -188,6 +201,21 @@ def test_noise_is_learned_and_not_reported(shadow_proxy: ProxyProcess) -> None:
     assert [f["field"] for f in clock["noise_fields"]] == ["$.now"]
     assert clock["mismatched"] == 0 and clock["match_rate"] == 1.0
     assert clock["verdict"] == "pass" and code == 0
+
+
+def test_the_serving_side_is_asked_again_in_its_own_layout(shadow_proxy: ProxyProcess) -> None:
+    # the copy goes to the service's path (here one that answers 404, so every copy differs);
+    # the noise samples ask the monolith again at the path it served: asked at the service's,
+    # it would answer 404 too, the status would be learned as noise and the differences hidden
+    with httpx.Client(base_url=shadow_proxy.url) as client:
+        for i in range(6):
+            r = client.get(f"/api/rw/{i}")
+            assert r.status_code == 200 and r.json()["target"] == f"/api/rw/{i}"
+    wait_until(lambda: compared(shadow_proxy, "rewritten") >= 6, what="6 comparisons stored")
+    code, data = report(store_path(shadow_proxy), "rewritten", "--min-samples", "6")
+    rewritten = route_report(data, "rewritten")
+    assert rewritten["noise_fields"] == [], rewritten["noise_fields"]
+    assert rewritten["mismatched"] == 6 and rewritten["verdict"] == "fail" and code == 1
 
 
 def test_a_body_in_many_pieces_is_compared_whole(shadow_proxy: ProxyProcess) -> None:

@@ -42,6 +42,7 @@ from .shadow import (
     Verdict,
     classify_race,
     compare,
+    decoded_body,
     decoded_headers,
 )
 from .upstream_client import UpstreamClient
@@ -219,6 +220,9 @@ class Mirror:
             )
             try:
                 body = await _read_upto(resp.content, limit + 1)
+                coding = resp.headers.get("Content-Encoding")
+                if coding is not None and len(body) <= limit:  # compared as sent, decoded
+                    body = decoded_body(body, coding, limit)
                 error = "body_too_large" if len(body) > limit else None
                 return Captured(
                     status=resp.status,

@@ -62,7 +62,7 @@ from .hardening import normalize_path, request_problem
 from .mirror import Mirror, ShadowJob
 from .model import SAFE_METHODS, Mode, ProxySettings, Route, RoutingTable, StickyKind
 from .routing import Router
-from .shadow import Captured, decoded_headers
+from .shadow import Captured, decoded_body, decoded_headers
 from .tracing import child_traceparent, random_hex
 from .upstream_client import ConnectFailed, TotalTimeout, UpstreamClient, UpstreamResponse
 from .upstreams import Runtimes, UpstreamRuntime
@@ -716,10 +716,17 @@ class Proxy:
             self._drop_copy(copy)
             return
         try:
+            body = b"".join(copy.response_chunks)
+            coding = upstream_resp.headers.get("Content-Encoding")
+            if coding is not None:  # compared decoded, as the copy's answer is
+                body = decoded_body(body, coding, copy.limit)
+                if len(body) > copy.limit:
+                    self._drop_copy(copy)
+                    return
             primary = Captured(
                 status=upstream_resp.status,
                 headers=decoded_headers(upstream_resp.raw_headers),
-                body=b"".join(copy.response_chunks),
+                body=body,
                 latency=x.upstream_latency or 0.0,
             )
             served = self._layout(x, x.target, headers)  # what the serving side got

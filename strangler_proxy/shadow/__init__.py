@@ -17,7 +17,9 @@ API:
 * ``compare(primary: Captured, shadow: Captured, rules: CompareRules,
   noise: frozenset[str] = frozenset()) -> Comparison`` and
   ``classify_race(first: Comparison, recheck: Comparison) -> Comparison``;
-  ``decoded_headers(raw_pairs)``: headers as sent (latin-1), as ``Captured`` keeps them
+  ``decoded_headers(raw_pairs)``: headers as sent (latin-1), as ``Captured`` keeps them;
+  ``decoded_body(content, content_encoding, limit)``: a body as compared (gzip, deflate
+  decoded; ``Captured`` keeps bodies decoded, headers as sent)
 * ``CompareRules(headers=("content-type",), ignore=(), tolerance={}, unordered={},
   matchers={}, redact=())``, ``CompareRules.from_config(mapping) -> CompareRules``
 * ``NoiseLearner(min_count=3, *, clock=time.time)``:
@@ -53,7 +55,7 @@ Defaults, chosen for DRF responses:
   1 point above the monolith's.
 """
 
-from ._types import NoiseSample, decoded_headers
+from ._types import NoiseSample, decoded_body, decoded_headers
 from .compare import (
     Captured,
     CompareRules,
@@ -119,6 +121,7 @@ __all__ = [
     "build_report",
     "classify_race",
     "compare",
+    "decoded_body",
     "decoded_headers",
     "export_mismatches",
     "open_store",

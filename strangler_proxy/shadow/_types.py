@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import gzip
+import importlib
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,6 +54,37 @@ class Captured:
             if len(k) == len(lname) and k.lower() == lname:
                 found = v if found is None else f"{found}, {v}"
         return found
+
+
+def decoded_body(content: bytes, encoding: str | None, limit: int | None = None) -> bytes:
+    """``content`` decoded per its ``Content-Encoding``, as mitmproxy's
+    ``get_content(strict=False)``: the raw bytes when the coding is unknown or does not decode.
+    With ``limit``, gzip and deflate stop after ``limit + 1`` decoded bytes (a caller that finds
+    more knows the body is over its cap, and a small compressed body cannot fill the memory)."""
+    coding = (encoding or "").strip().lower()
+    if not coding or coding == "identity":
+        return content
+    bound = 0 if limit is None else limit + 1  # zlib: 0 is no bound
+    try:
+        if coding in ("gzip", "x-gzip"):
+            if limit is None:
+                return gzip.decompress(content)  # every member
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(content, bound)
+        if coding == "deflate":
+            try:
+                return zlib.decompressobj().decompress(content, bound)
+            except zlib.error:  # raw deflate, as browsers send
+                return zlib.decompressobj(-zlib.MAX_WBITS).decompress(content, bound)
+        if coding == "br":  # brotli and zstandard are optional: without them, the raw bytes
+            decoded: bytes = importlib.import_module("brotli").decompress(content)
+            return decoded
+        if coding == "zstd":
+            zstd = importlib.import_module("zstandard")
+            decoded = zstd.ZstdDecompressor().decompressobj().decompress(content)
+            return decoded
+    except Exception:  # strict=False: what does not decode stays as it came
+        return content
+    return content
 
 
 def decoded_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:

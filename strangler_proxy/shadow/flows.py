@@ -61,9 +61,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import http as _http
-import importlib
 import json
 import os
 import random
@@ -71,7 +69,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -80,7 +77,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _tnetstring
 from ._snapshot import ExampleRow
-from ._types import Captured, Comparison, ShadowResult, Verdict, decoded_headers
+from ._types import Captured, Comparison, ShadowResult, Verdict, decoded_body, decoded_headers
 from .compare import classify_race, compare
 from .noise import NoiseLearner
 
@@ -181,30 +178,6 @@ def _header(headers: Pairs, name: str) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _decode_body(content: bytes, encoding: str | None) -> bytes:
-    """``content`` decoded per its ``Content-Encoding``, as mitmproxy's
-    ``get_content(strict=False)``: the raw bytes when the coding is unknown or does not decode."""
-    coding = (encoding or "").strip().lower()
-    try:
-        if coding in ("gzip", "x-gzip"):
-            return gzip.decompress(content)
-        if coding == "deflate":
-            try:
-                return zlib.decompress(content)
-            except zlib.error:
-                return zlib.decompress(content, -zlib.MAX_WBITS)  # raw deflate, as browsers send
-        if coding == "br":  # brotli and zstandard are optional: without them, the raw bytes
-            decoded: bytes = importlib.import_module("brotli").decompress(content)
-            return decoded
-        if coding == "zstd":
-            zstd = importlib.import_module("zstandard")
-            decoded = zstd.ZstdDecompressor().decompressobj().decompress(content)
-            return decoded
-    except Exception:  # strict=False: what does not decode stays as recorded
-        return content
-    return content
-
-
 @dataclass(frozen=True, slots=True)
 class FlowRequest:
     """A flow's request, as ``mitmproxy.http.Request`` holds it."""
@@ -267,7 +240,7 @@ class FlowResponse:
         return _header(self.headers, name)
 
     def decoded_content(self) -> bytes:
-        return _decode_body(self.content or b"", self.header("content-encoding"))
+        return decoded_body(self.content or b"", self.header("content-encoding"))
 
     def state(self) -> dict[str, object]:
         return {

@@ -3,6 +3,7 @@ noise is learned, secrets stay out of the store, and the report judges."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import sqlite3
 import subprocess
@@ -159,6 +160,12 @@ def shadow_proxy(
                     },
                 },
                 {
+                    "name": "gzip",
+                    "match": {"path": "/gzip"},
+                    "mode": "shadow",
+                    "to": "catalog",
+                },
+                {
                     "name": "large",
                     "match": {"path": "/bytes"},
                     "mode": "shadow",
@@ -216,6 +223,20 @@ def test_the_serving_side_is_asked_again_in_its_own_layout(shadow_proxy: ProxyPr
     rewritten = route_report(data, "rewritten")
     assert rewritten["noise_fields"] == [], rewritten["noise_fields"]
     assert rewritten["mismatched"] == 6 and rewritten["verdict"] == "fail" and code == 1
+
+
+def test_compressed_answers_reach_the_client_as_sent_and_are_compared_decoded(
+    shadow_proxy: ProxyProcess,
+) -> None:
+    with httpx.Client(base_url=shadow_proxy.url) as client:
+        for _ in range(3):
+            with client.stream("GET", "/gzip", headers={"Accept-Encoding": "gzip"}) as r:
+                raw = b"".join(r.iter_raw())
+            assert r.headers["content-encoding"] == "gzip"
+            assert gzip.decompress(raw) == b'{"compressed": true}'  # the bytes as sent
+    wait_until(lambda: compared(shadow_proxy, "gzip") >= 3, what="3 comparisons stored")
+    code, data = report(store_path(shadow_proxy), "gzip", "--min-samples", "3")
+    assert (route_report(data, "gzip")["matched"], code) == (3, 0)
 
 
 def test_a_body_in_many_pieces_is_compared_whole(shadow_proxy: ProxyProcess) -> None:

@@ -5,8 +5,10 @@ writer survives a batch it cannot write."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -192,3 +194,42 @@ def test_a_copy_reads_the_answer_to_its_end_or_past_the_cap(
     body, left = asyncio.run(scenario())
     assert body == expected
     assert body + left == b"".join(pieces)  # nothing read beyond what was returned
+
+
+def test_a_compressed_answer_is_compared_decoded(
+    upstream: FakeUpstreamProcess, tmp_path: Path
+) -> None:
+    """The service answers gzip (``/gzip``); the monolith's answer, already decoded as the
+    proxy captures it, is the same document: a match, not a body of compressed bytes."""
+
+    async def scenario() -> tuple[int, int]:
+        store = open_store(None, tmp_path / "s.sqlite3", flush_interval=0.01)
+        metrics = ShadowMetrics()
+        client = UpstreamClient()
+        mirror = Mirror(client, store, metrics)
+        spec = ShadowSpec(noise_sample=0, recheck_delay=-1)
+        job = _job(spec, upstream.url, 0)
+        job.target = "/gzip"
+        job.primary = Captured(
+            200, (("Content-Type", "application/json"),), b'{"compressed": true}', 0.001
+        )
+        assert mirror.offer(job)
+        await mirror.drain(timeout=10)
+        await client.close()
+        store.close()
+        return metrics.value("matched", "lane"), metrics.value("mismatched", "lane")
+
+    assert asyncio.run(scenario()) == (1, 0)
+
+
+def test_a_decoded_body_stops_past_its_limit() -> None:
+    """A small compressed body cannot fill the memory: decoding stops one byte past the cap."""
+    from strangler_proxy.shadow import decoded_body
+
+    bomb = gzip.compress(b"\0" * 10_000_000)
+    assert len(bomb) < 20_000
+    assert len(decoded_body(bomb, "gzip", 1000)) == 1001
+    assert decoded_body(bomb, "gzip") == b"\0" * 10_000_000  # no cap: all of it
+    assert decoded_body(zlib.compress(b"abc"), "deflate", 10) == b"abc"
+    assert decoded_body(b"not gzip", "gzip", 10) == b"not gzip"  # as it came
+    assert decoded_body(b"plain", None, 10) == b"plain"

@@ -29,7 +29,7 @@ from dataclasses import replace
 from decimal import Decimal
 from urllib.parse import unquote_plus
 
-from ._paths import Pattern, Segment, compile_pattern
+from ._paths import Keyed, Pattern, Segment, compile_pattern
 from ._types import Captured, Comparison, Difference, ShadowResult
 from .compare import text_difference
 
@@ -133,9 +133,19 @@ def _redact_difference(diff: Difference, patterns: tuple[Pattern, ...]) -> Diffe
     prefix = diff.segments if diff.segments is not None else ()
     return replace(
         diff,
-        primary=_redact_tree(diff.primary, prefix, patterns),
-        shadow=_redact_tree(diff.shadow, prefix, patterns),
+        primary=_redact_value(diff.primary, prefix, patterns),
+        shadow=_redact_value(diff.shadow, prefix, patterns),
     )
+
+
+def _redact_value(
+    value: object, prefix: tuple[Segment, ...], patterns: tuple[Pattern, ...]
+) -> object:
+    """A difference's value at ``prefix``. Under an unordered array's element (``[id=17]``), a
+    list holds the elements that share that key (or have none), each one at that same path."""
+    if prefix and isinstance(prefix[-1], Keyed) and isinstance(value, list):
+        return [_redact_tree(v, prefix, patterns) for v in value]
+    return _redact_tree(value, prefix, patterns)
 
 
 def redact_comparison(

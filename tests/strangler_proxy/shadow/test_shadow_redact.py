@@ -143,3 +143,27 @@ def test_a_text_difference_shows_no_secret_the_bodies_hid(
         assert str(diff.primary).startswith('{"api_key": "[redacted]"')
     else:
         assert "12.00" in str(diff.primary) and "13.00" in str(diff.shadow)
+
+
+def test_elements_of_an_unordered_array_keep_no_secret() -> None:
+    # two elements share a key (the difference holds both), one has no key at all
+    rules = CompareRules.from_config(
+        {"unordered": {"$.items": "id"}, "redact": ["$.items[*].secret"]}
+    )
+    primary = json_side(
+        {
+            "items": [
+                {"id": 1, "secret": "S-ONE"},
+                {"id": 1, "secret": "S-TWO"},
+                {"secret": "S-THREE"},
+            ]
+        }
+    )
+    shadow = json_side({"items": []})
+    result = make_result(primary, shadow, rules=rules)
+    kinds = sorted(d.kind for d in result.comparison.differences)
+    assert kinds == ["missing", "missing_key"]
+    assert "S-TWO" in repr(result.comparison) and "S-THREE" in repr(result.comparison)
+    text = repr(redact_result(result))
+    for secret in ("S-ONE", "S-TWO", "S-THREE"):
+        assert secret not in text

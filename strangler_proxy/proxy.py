@@ -435,6 +435,9 @@ class Proxy:
             upstream_resp = await self._send(x.target, request, headers, data, x)
         except UpstreamError as err:
             x.instance_url = err.instance
+            if copy is not None:  # no answer of the serving side to compare the copy with
+                self._drop_copy(copy)
+                copy = None
             if counted is not None and counted.exceeded:
                 return await self._error(request, x, 413, "body_too_large")
             fallback = decision.fallback
@@ -503,8 +506,11 @@ class Proxy:
         finally:
             upstream_resp.release()
             x.release()
-        if copy is not None and x.error is None and x.fallback is None:
-            self._offer_copy(copy, request, headers, x, upstream_resp)
+        if copy is not None:
+            if x.error is None:
+                self._offer_copy(copy, request, headers, x, upstream_resp)
+            else:  # the serving side's answer broke off, or the client left: no whole answer
+                self._drop_copy(copy)
         gw = active.gateway
         if gw.logout and method == "POST" and 200 <= x.status < 300:
             self._logged_out(request, x)

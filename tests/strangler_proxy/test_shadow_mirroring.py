@@ -166,6 +166,12 @@ def shadow_proxy(
                     "to": "catalog",
                 },
                 {
+                    "name": "broken-primary",  # the monolith drops the connection: no answer
+                    "match": {"path": "/drop"},
+                    "mode": "shadow",
+                    "to": "catalog",
+                },
+                {
                     "name": "large",
                     "match": {"path": "/bytes"},
                     "mode": "shadow",
@@ -237,6 +243,27 @@ def test_compressed_answers_reach_the_client_as_sent_and_are_compared_decoded(
     wait_until(lambda: compared(shadow_proxy, "gzip") >= 3, what="3 comparisons stored")
     code, data = report(store_path(shadow_proxy), "gzip", "--min-samples", "3")
     assert (route_report(data, "gzip")["matched"], code) == (3, 0)
+
+
+def shadow_metric(proxy: ProxyProcess, name: str, route: str) -> float:
+    text = httpx.get(proxy.admin_url + "/metrics").text
+    for line in text.splitlines():
+        if line.startswith(f"strangler_shadow_{name}_total{{") and f'route="{route}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_copy_without_an_answer_to_compare_is_counted_as_dropped(
+    shadow_proxy: ProxyProcess,
+) -> None:
+    with httpx.Client(base_url=shadow_proxy.url) as client:
+        for _ in range(3):
+            assert client.get("/drop").status_code == 502
+    wait_until(
+        lambda: shadow_metric(shadow_proxy, "dropped", "broken-primary") == 3,
+        what="3 copies counted as dropped",
+    )
+    assert shadow_metric(shadow_proxy, "compared", "broken-primary") == 0
 
 
 def test_a_body_in_many_pieces_is_compared_whole(shadow_proxy: ProxyProcess) -> None:

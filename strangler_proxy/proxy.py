@@ -431,6 +431,8 @@ class Proxy:
             if copy.request_body is None:
                 self._drop_copy(copy)
                 copy = None
+        if copy is not None:
+            copy.sent_at = time.perf_counter()
         try:
             upstream_resp = await self._send(x.target, request, headers, data, x)
         except UpstreamError as err:
@@ -733,7 +735,7 @@ class Proxy:
                 status=upstream_resp.status,
                 headers=decoded_headers(upstream_resp.raw_headers),
                 body=body,
-                latency=x.upstream_latency or 0.0,
+                latency=time.perf_counter() - copy.sent_at,  # the body relayed
             )
             served = self._layout(x, x.target, headers)  # what the serving side got
             target, sent = x.path, headers

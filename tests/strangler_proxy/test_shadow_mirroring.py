@@ -172,6 +172,13 @@ def shadow_proxy(
                     "to": "catalog",
                 },
                 {
+                    "name": "upload",
+                    "match": {"prefix": "/api/upload/"},
+                    "mode": "shadow",
+                    "to": "catalog",
+                    "shadow": {"methods": ["POST"]},
+                },
+                {
                     "name": "large",
                     "match": {"path": "/bytes"},
                     "mode": "shadow",
@@ -264,6 +271,25 @@ def test_a_copy_without_an_answer_to_compare_is_counted_as_dropped(
         what="3 copies counted as dropped",
     )
     assert shadow_metric(shadow_proxy, "compared", "broken-primary") == 0
+
+
+def test_the_sides_latencies_are_measured_alike(shadow_proxy: ProxyProcess) -> None:
+    # the client takes over a second to send its body; both sides are timed from their own
+    # send to the end of their answer, so the monolith's latency does not include the upload
+    def slow_body() -> Iterator[bytes]:
+        for part in (b"a" * 10, b"b" * 10, b"c" * 10, b"d" * 10):
+            time.sleep(0.3)  # the client's pace, which is the point of the test
+            yield part
+
+    with httpx.Client(base_url=shadow_proxy.url, timeout=10) as client:
+        r = client.post("/api/upload/1", content=slow_body())
+        assert r.status_code == 200 and r.json()["body_length"] == 40
+    wait_until(lambda: compared(shadow_proxy, "upload") >= 1, what="the comparison stored")
+    _, data = report(store_path(shadow_proxy), "upload", "--min-samples", "1")
+    primary, shadow = route_report(data, "upload")["latency"]
+    assert primary["side"] == "primary" and primary["count"] == 1
+    assert primary["p50"] is not None and primary["p50"] < 0.5, primary
+    assert shadow["p50"] is not None and shadow["p50"] < 0.5, shadow
 
 
 def test_a_body_in_many_pieces_is_compared_whole(shadow_proxy: ProxyProcess) -> None:

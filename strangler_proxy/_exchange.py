@@ -199,7 +199,7 @@ class Capture:
 class Copy(Capture):
     """A planned shadow copy: the request body and the primary's answer, within a size cap."""
 
-    __slots__ = ("request_body", "route", "runtime", "sent_at", "shadow_base", "spec")
+    __slots__ = ("read_at", "request_body", "route", "runtime", "sent_at", "shadow_base", "spec")
 
     def __init__(self, route: Route, spec: ShadowSpec, shadow_base: str, limit: int) -> None:
         super().__init__(limit)
@@ -208,9 +208,9 @@ class Copy(Capture):
         self.spec = spec
         self.shadow_base = shadow_base
         self.request_body: bytes | None = None
-        # when the serving side was sent the request: its latency is measured as the copy's,
-        # from the send to the end of the answer's body
-        self.sent_at = 0.0
+        # when the serving side was sent the request, and when its answer's body had been read:
+        # its latency, measured as the copy's (from the send to the end of the body)
+        self.sent_at = self.read_at = 0.0
 
 
 async def tee_body(

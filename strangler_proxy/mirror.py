@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import random
 import time
@@ -75,6 +76,7 @@ class ShadowJob:
     # side again (noise, recheck) must send
     primary_target: str | None = None
     primary_headers: CIMultiDict[str] | None = None
+    primary_coding: str | None = None  # the primary's body is as sent: decoded off the path
 
 
 async def _read_upto(content: aiohttp.StreamReader, size: int) -> bytes:
@@ -242,7 +244,16 @@ class Mirror:
         route = job.route.name
         spec = job.spec
         rules = spec.compare
+        if job.primary_coding is not None:  # compared decoded, as the copy's answer is
+            body = decoded_body(job.primary.body, job.primary_coding, spec.max_body_bytes)
+            if len(body) > spec.max_body_bytes:
+                self.count_dropped(route)  # over the cap once decoded: not compared
+                return
+            job.primary = dataclasses.replace(job.primary, body=body)
         shadow = await self._ask(job.shadow_base, job, timeouts, copy=True)
+        if shadow.error == "body_too_large":  # as an answer of the primary over the cap
+            self.count_dropped(route)
+            return
         safe = job.method in SAFE_METHODS
         if safe and spec.noise_sample > 0 and self.rng() < spec.noise_sample:
             again = await self._ask(job.primary_base, job, timeouts, copy=False)

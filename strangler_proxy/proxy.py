@@ -29,6 +29,7 @@ from ipaddress import ip_address
 from urllib.parse import unquote
 
 import aiohttp
+from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
 from . import canary
@@ -62,7 +63,7 @@ from .hardening import normalize_path, request_problem
 from .mirror import Mirror, ShadowJob
 from .model import SAFE_METHODS, Mode, ProxySettings, Route, RoutingTable, StickyKind
 from .routing import Router
-from .shadow import Captured, decoded_body, decoded_headers
+from .shadow import Captured, decoded_headers
 from .tracing import child_traceparent, random_hex
 from .upstream_client import ConnectFailed, TotalTimeout, UpstreamClient, UpstreamResponse
 from .upstreams import Runtimes, UpstreamRuntime
@@ -413,21 +414,24 @@ class Proxy:
             # read for the copy from what the primary would read (the route's size limit
             # included), within the time the primary's send would have had
             timeouts, _ = x.target.timeouts_for(route.timeouts if route else ())
+            budget = min(timeouts.response, timeouts.total or math.inf)
             try:
-                async with asyncio.timeout(timeouts.response):
+                async with asyncio.timeout(budget):
                     data, copy.request_body = await tee_body(
                         counted or request.content, request.content_length, copy.limit
                     )
-            except BodyTooLarge:
+            except BaseException as err:
                 self._drop_copy(copy)
-                return await self._error(request, x, 413, "body_too_large")
-            except TimeoutError:
-                self._drop_copy(copy)
-                return await self._error(request, x, 504, "response_timeout")
-            except Exception as err:  # the client's body broke off or was malformed
-                self._drop_copy(copy)
-                log.info("request %s: request body failed: %r", request_id, err)
-                return await self._error(request, x, 400, "bad_request")
+                if isinstance(err, BodyTooLarge):
+                    return await self._error(request, x, 413, "body_too_large")
+                if isinstance(err, TimeoutError):
+                    which = "response_timeout" if budget == timeouts.response else "total_timeout"
+                    return await self._error(request, x, 504, which)
+                if isinstance(err, ConnectionError | RequestPayloadError):
+                    # the client's body broke off or was malformed
+                    log.info("request %s: request body failed: %r", request_id, err)
+                    return await self._error(request, x, 400, "bad_request")
+                raise
             if copy.request_body is None:
                 self._drop_copy(copy)
                 copy = None
@@ -470,6 +474,8 @@ class Proxy:
         try:
             if response.one_write:
                 body = await upstream_resp.read()
+                if copy is not None:
+                    copy.read_at = time.perf_counter()
                 if x.links and route is not None and route.rewrite is not None:
                     body = edge.public_links(
                         body, response, x.target, request, route.rewrite.path, x.trusted
@@ -490,6 +496,8 @@ class Proxy:
                         copy.capture(chunk)
                     if keep is not None:
                         keep.capture(chunk)
+                if copy is not None:  # (a streamed body is read as fast as the client takes it)
+                    copy.read_at = time.perf_counter()
                 await response.write_eof()
         except (TimeoutError, aiohttp.ClientError) as err:
             # the upstream broke off or stalled mid-body: the client must not mistake the
@@ -718,24 +726,17 @@ class Proxy:
         upstream_resp: UpstreamResponse,
     ) -> None:
         mirror = self.mirror
-        if mirror is None or x.inst is None:
+        if mirror is None:
             return
-        if copy.overflow:
+        if copy.overflow or x.inst is None:
             self._drop_copy(copy)
             return
         try:
-            body = b"".join(copy.response_chunks)
-            coding = upstream_resp.headers.get("Content-Encoding")
-            if coding is not None:  # compared decoded, as the copy's answer is
-                body = decoded_body(body, coding, copy.limit)
-                if len(body) > copy.limit:
-                    self._drop_copy(copy)
-                    return
             primary = Captured(
                 status=upstream_resp.status,
                 headers=decoded_headers(upstream_resp.raw_headers),
-                body=body,
-                latency=time.perf_counter() - copy.sent_at,  # the body relayed
+                body=b"".join(copy.response_chunks),  # as sent: the mirror decodes it
+                latency=copy.read_at - copy.sent_at,
             )
             served = self._layout(x, x.target, headers)  # what the serving side got
             target, sent = x.path, headers
@@ -757,10 +758,12 @@ class Proxy:
                     started=x.started,
                     primary_target=again[0],
                     primary_headers=again[1],
+                    primary_coding=upstream_resp.headers.get("Content-Encoding"),
                 )
             )
         except Exception:
             log.exception("offering a shadow copy failed")
+            self._drop_copy(copy)
 
     # -- responses the proxy writes itself ---------------------------------------------------
     @staticmethod

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import gzip
 import importlib
+import io
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,33 +58,59 @@ class Captured:
 
 def decoded_body(content: bytes, encoding: str | None, limit: int | None = None) -> bytes:
     """``content`` decoded per its ``Content-Encoding``, as mitmproxy's
-    ``get_content(strict=False)``: the raw bytes when the coding is unknown or does not decode.
-    With ``limit``, gzip and deflate stop after ``limit + 1`` decoded bytes (a caller that finds
-    more knows the body is over its cap, and a small compressed body cannot fill the memory)."""
+    ``get_content(strict=False)``: the raw bytes when the coding is unknown, its package is
+    missing, or the bytes do not decode whole. With ``limit``, decoding stops after
+    ``limit + 1`` bytes (a caller that gets more knows the body is over its cap, and a small
+    compressed body cannot fill the memory)."""
     coding = (encoding or "").strip().lower()
     if not coding or coding == "identity":
         return content
-    bound = 0 if limit is None else limit + 1  # zlib: 0 is no bound
+    bound = None if limit is None else limit + 1
     try:
         if coding in ("gzip", "x-gzip"):
-            if limit is None:
-                return gzip.decompress(content)  # every member
-            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(content, bound)
+            return _inflate(content, 16 + zlib.MAX_WBITS, bound)
         if coding == "deflate":
             try:
-                return zlib.decompressobj().decompress(content, bound)
+                return _inflate(content, zlib.MAX_WBITS, bound)
             except zlib.error:  # raw deflate, as browsers send
-                return zlib.decompressobj(-zlib.MAX_WBITS).decompress(content, bound)
+                return _inflate(content, -zlib.MAX_WBITS, bound)
         if coding == "br":  # brotli and zstandard are optional: without them, the raw bytes
-            decoded: bytes = importlib.import_module("brotli").decompress(content)
-            return decoded
+            brotli = importlib.import_module("brotli")
+            if bound is None:
+                decoded: bytes = brotli.decompress(content)
+                return decoded
+            decoder = brotli.Decompressor()
+            decoded = decoder.process(content, output_buffer_limit=bound)
+            return decoded if len(decoded) >= bound or decoder.is_finished() else content
         if coding == "zstd":
             zstd = importlib.import_module("zstandard")
-            decoded = zstd.ZstdDecompressor().decompressobj().decompress(content)
+            with zstd.ZstdDecompressor().stream_reader(io.BytesIO(content)) as reader:
+                decoded = reader.read(-1 if bound is None else bound)
             return decoded
     except Exception:  # strict=False: what does not decode stays as it came
         return content
     return content
+
+
+def _inflate(content: bytes, wbits: int, bound: int | None) -> bytes:
+    """zlib/gzip ``content`` decoded, every gzip member of it, at most ``bound`` bytes; raises
+    ``zlib.error`` when it is cut short or not of this kind."""
+    parts: list[bytes] = []
+    got = 0
+    rest = content
+    while True:
+        decoder = zlib.decompressobj(wbits)
+        part = decoder.decompress(rest, 0 if bound is None else bound - got)
+        parts.append(part)
+        got += len(part)
+        if bound is not None and got >= bound:
+            break  # over the cap: the caller needs no more
+        if not decoder.eof:
+            raise zlib.error("incomplete compressed data")
+        rest = decoder.unused_data
+        if not rest or wbits != 16 + zlib.MAX_WBITS:  # only gzip has members
+            break
+    return b"".join(parts)
 
 
 def decoded_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:

@@ -118,6 +118,7 @@ def redact_body(body: bytes, paths: Iterable[str] = ()) -> bytes:
 
 
 _TEXT_KINDS = frozenset({"body", "invalid_json"})  # differences shown as body excerpts
+NOT_SHOWN = "[not shown: the bodies differ in redacted values or JSON formatting]"
 
 
 def _redact_side(side: Captured, paths: tuple[str, ...]) -> Captured:
@@ -162,8 +163,11 @@ def redact_comparison(
         if bodies is not None and d.kind in _TEXT_KINDS and d.segments is None:
             again = text_difference(d.kind, *bodies)
             diffs.append(
-                replace(d, primary=REDACTED, shadow=REDACTED)
-                if again is None  # the bodies differed only in what was redacted
+                # the stored bodies are the same: they differed in what was redacted, or only
+                # in how the JSON was written (redaction writes it again); the excerpts of the
+                # originals could show a secret, so neither is kept
+                replace(d, primary=NOT_SHOWN, shadow=NOT_SHOWN)
+                if again is None
                 else replace(d, primary=again.primary, shadow=again.shadow)
             )
         else:

@@ -17,7 +17,8 @@ Behaviour by path (the query tunes it):
     /release?key=K           releases /gated
     /bytes?size=N            N bytes with Content-Length, written in 64 KiB pieces
     /cookies                 three Set-Cookie headers
-    /gzip                    a gzip-compressed JSON body with Content-Encoding: gzip
+    /gzip                    a gzip-compressed JSON body with Content-Encoding: gzip (the
+                             same document everywhere, compressed bytes of each upstream's own)
     /redirect                302 to /echo/target with a relative Location
     .../absolute-redirect    302 to this upstream's own absolute address (.../echo/target)
     .../page?page=N          a DRF page envelope whose next/previous name this upstream
@@ -267,7 +268,9 @@ class FakeUpstream:
                 ],
             )
         elif path == "/gzip":
-            body = gzip.compress(json.dumps({"compressed": True}).encode(), mtime=0)
+            # the same document from every upstream, in bytes of its own (the gzip header's
+            # time is the length of the upstream's name)
+            body = gzip.compress(json.dumps({"compressed": True}).encode(), mtime=len(self.name))
             simple(200, body, [*std, ("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")])
         elif path == "/redirect":
             simple(302, b"", [("Location", "/echo/target?from=redirect"), *std])

@@ -199,27 +199,15 @@ def test_a_copy_reads_the_answer_to_its_end_or_past_the_cap(
 def test_a_compressed_answer_is_compared_decoded(
     upstream: FakeUpstreamProcess, tmp_path: Path
 ) -> None:
-    """The service answers gzip (``/gzip``); the monolith's answer, already decoded as the
-    proxy captures it, is the same document: a match, not a body of compressed bytes."""
-
-    async def scenario() -> tuple[int, int]:
-        store = open_store(None, tmp_path / "s.sqlite3", flush_interval=0.01)
-        metrics = ShadowMetrics()
-        client = UpstreamClient()
-        mirror = Mirror(client, store, metrics)
-        spec = ShadowSpec(noise_sample=0, recheck_delay=-1)
-        job = _job(spec, upstream.url, 0)
-        job.target = "/gzip"
-        job.primary = Captured(
-            200, (("Content-Type", "application/json"),), b'{"compressed": true}', 0.001
-        )
-        assert mirror.offer(job)
-        await mirror.drain(timeout=10)
-        await client.close()
-        store.close()
-        return metrics.value("matched", "lane"), metrics.value("mismatched", "lane")
-
-    assert asyncio.run(scenario()) == (1, 0)
+    """The service answers gzip (``/gzip``); the monolith's answer, already decoded, is the
+    same document: a match, not a body of compressed bytes."""
+    job = _job(ShadowSpec(noise_sample=0, recheck_delay=-1), upstream.url, 0)
+    job.target = "/gzip"
+    job.primary = Captured(
+        200, (("Content-Type", "application/json"),), b'{"compressed": true}', 0.001
+    )
+    metrics = _mirror_run(tmp_path, job)
+    assert (metrics.value("matched", "lane"), metrics.value("mismatched", "lane")) == (1, 0)
 
 
 def test_a_decoded_body_stops_past_its_limit() -> None:
@@ -233,3 +221,50 @@ def test_a_decoded_body_stops_past_its_limit() -> None:
     assert decoded_body(zlib.compress(b"abc"), "deflate", 10) == b"abc"
     assert decoded_body(b"not gzip", "gzip", 10) == b"not gzip"  # as it came
     assert decoded_body(b"plain", None, 10) == b"plain"
+    members = gzip.compress(b'{"a":') + gzip.compress(b"1}")  # each flush its own member
+    assert decoded_body(members, "gzip", 100) == decoded_body(members, "gzip") == b'{"a":1}'
+    cut = gzip.compress(b"x" * 1000)[:-10]  # cut short: stays as it came
+    assert decoded_body(cut, "gzip", 5000) == cut and decoded_body(cut, "gzip") == cut
+    assert decoded_body(zlib.compress(b"abc")[:-2], "deflate") == zlib.compress(b"abc")[:-2]
+    import brotli  # locust's HTTP client brings it
+
+    compressed = brotli.compress(b"y" * 1_000_000)
+    assert 1000 < len(decoded_body(compressed, "br", 1000)) < 1_000_000  # stopped early
+    assert decoded_body(compressed, "br") == b"y" * 1_000_000
+
+
+def _mirror_run(tmp_path: Path, job: ShadowJob) -> ShadowMetrics:
+    """Offer ``job`` to a mirror of its own, wait for it; the mirror's counters."""
+
+    async def scenario() -> ShadowMetrics:
+        store = open_store(None, tmp_path / "s.sqlite3", flush_interval=0.01)
+        metrics = ShadowMetrics()
+        client = UpstreamClient()
+        mirror = Mirror(client, store, metrics)
+        assert mirror.offer(job)
+        await mirror.drain(timeout=10)
+        await client.close()
+        store.close()
+        return metrics
+
+    return asyncio.run(scenario())
+
+
+def _counts(metrics: ShadowMetrics) -> tuple[int, int, int]:
+    value = metrics.value
+    return value("compared", "lane"), value("errors", "lane"), value("dropped", "lane")
+
+
+def test_an_answer_over_the_cap_on_either_side_is_dropped_not_compared(
+    upstream: FakeUpstreamProcess, tmp_path: Path
+) -> None:
+    spec = ShadowSpec(noise_sample=0, recheck_delay=-1, max_body_bytes=1000)
+    # the service's answer (5,000 bytes) is over the cap
+    job = _job(spec, upstream.url, 0)
+    job.target = "/bytes?size=5000"
+    assert _counts(_mirror_run(tmp_path / "a", job)) == (0, 0, 1)
+    # the monolith's, once decoded (20 compressed bytes, 100,000 decoded)
+    job = _job(spec, upstream.url, 1)
+    job.primary = Captured(200, (), gzip.compress(b"\0" * 100_000), 0.001)
+    job.primary_coding = "gzip"
+    assert _counts(_mirror_run(tmp_path / "b", job)) == (0, 0, 1)

@@ -6,7 +6,13 @@ import pytest
 
 from strangler_proxy.shadow import CompareRules, ShadowResult, redact_result
 from strangler_proxy.shadow._fakes import json_side, make_result
-from strangler_proxy.shadow.redact import REDACTED, redact_body, redact_headers, redact_target
+from strangler_proxy.shadow.redact import (
+    NOT_SHOWN,
+    REDACTED,
+    redact_body,
+    redact_headers,
+    redact_target,
+)
 
 SECRETS = ("tok-SECRET1", "sess-SECRET2", "csrf-SECRET3", "form-SECRET4", "body-SECRET5")
 
@@ -167,3 +173,15 @@ def test_elements_of_an_unordered_array_keep_no_secret() -> None:
     text = repr(redact_result(result))
     for secret in ("S-ONE", "S-TWO", "S-THREE"):
         assert secret not in text
+
+
+def test_bodies_that_differ_only_where_redaction_rewrites_them_show_no_excerpt() -> None:
+    # a view that writes JSON as text: the same document in other spacing, and a secret next
+    # to the difference; redaction writes both alike, so no excerpt of the originals is kept
+    text = (("Content-Type", "text/html"),)
+    primary = json_side(b'{"api_key": "AKIA-SECRET-8", "a": 1}', headers=text)
+    shadow = json_side(b'{"api_key":"AKIA-SECRET-8","a":1}', headers=text)
+    result = make_result(primary, shadow, rules=CompareRules.from_config({"redact": ["$.api_key"]}))
+    assert [d.kind for d in result.comparison.differences] == ["body"]
+    (diff,) = redact_result(result).comparison.differences
+    assert diff.primary == diff.shadow == NOT_SHOWN

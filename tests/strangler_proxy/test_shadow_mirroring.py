@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -179,6 +180,13 @@ def shadow_proxy(
                     "shadow": {"methods": ["POST"]},
                 },
                 {
+                    "name": "stalled-primary",  # the monolith's answer stops half way
+                    "match": {"prefix": "/api/stall/"},
+                    "mode": "shadow",
+                    "to": "catalog",
+                    "timeouts": {"idle": 0.3},
+                },
+                {
                     "name": "large",
                     "match": {"path": "/bytes"},
                     "mode": "shadow",
@@ -290,6 +298,25 @@ def test_the_sides_latencies_are_measured_alike(shadow_proxy: ProxyProcess) -> N
     assert primary["side"] == "primary" and primary["count"] == 1
     assert primary["p50"] is not None and primary["p50"] < 0.5, primary
     assert shadow["p50"] is not None and shadow["p50"] < 0.5, shadow
+
+
+def test_a_copy_whose_answer_broke_off_is_counted_as_dropped(
+    shadow_proxy: ProxyProcess, legacy: FakeUpstreamProcess
+) -> None:
+    # the first chunk comes, the rest waits for a release that comes after the idle timeout:
+    # the client's connection is cut, and the copy has no whole answer to be compared with
+    with socket.create_connection(("127.0.0.1", shadow_proxy.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/stall/gated?key=stall-copy HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    httpx.get(legacy.url + "/release?key=stall-copy")
+    assert received.startswith(b"HTTP/1.1 200") and b"first" in received
+    wait_until(
+        lambda: shadow_metric(shadow_proxy, "dropped", "stalled-primary") == 1,
+        what="the copy counted as dropped",
+    )
+    assert shadow_metric(shadow_proxy, "compared", "stalled-primary") == 0
 
 
 def test_a_body_in_many_pieces_is_compared_whole(shadow_proxy: ProxyProcess) -> None:

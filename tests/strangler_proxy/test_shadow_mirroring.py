@@ -95,6 +95,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
         yield f"http://127.0.0.1:{port}", folder
 
 
+def shadow(name: str, where: str, to: str = "catalog", **extra: object) -> dict[str, object]:
+    """A route in shadow mode: ``where`` ending in ``/`` is a prefix, otherwise a path."""
+    match = {"prefix": where} if where.endswith("/") else {"path": where}
+    return {"name": name, "match": match, "mode": "shadow", "to": to, **extra}
+
+
 @pytest.fixture(scope="module")
 def shadow_proxy(
     tmp_path_factory: pytest.TempPathFactory,
@@ -114,91 +120,29 @@ def shadow_proxy(
                 "svc": service[0],
             },
             [
-                {
-                    "name": "clock",
-                    "match": {"prefix": "/api/clock/"},
-                    "mode": "shadow",
-                    "to": "catalog",
-                    "shadow": {"noise_sample": 1.0, "recheck_delay": 0},
-                },
-                {
-                    "name": "slow-shadow",
-                    "match": {"prefix": "/api/slow/"},
-                    "mode": "shadow",
-                    "to": "sick",
-                    "shadow": {"timeout": 10},
-                },
-                {
-                    "name": "dead-shadow",
-                    "match": {"prefix": "/api/dead/"},
-                    "mode": "shadow",
-                    "to": "gone",
-                },
-                {
-                    "name": "reads-only",
-                    "match": {"prefix": "/api/things-ro/"},
-                    "mode": "shadow",
-                    "to": "svc",
-                },
-                {
-                    "name": "writes",
-                    "match": {"prefix": "/api/things/"},
-                    "mode": "shadow",
-                    "to": "svc",
-                    "shadow": {"methods": ["POST"]},
-                },
-                {
-                    "name": "rewritten",
-                    "match": {"prefix": "/api/rw/"},
-                    "mode": "shadow",
-                    "to": "catalog",
+                shadow("clock", "/api/clock/", shadow={"noise_sample": 1.0, "recheck_delay": 0}),
+                shadow("slow-shadow", "/api/slow/", to="sick", shadow={"timeout": 10}),
+                shadow("dead-shadow", "/api/dead/", to="gone"),
+                shadow("reads-only", "/api/things-ro/", to="svc"),
+                shadow("writes", "/api/things/", to="svc", shadow={"methods": ["POST"]}),
+                shadow(
+                    "rewritten",
+                    "/api/rw/",
                     # the service's layout answers 404 at the monolith's side
-                    "rewrite": {"path": {"template": "/status/404"}},
-                    "shadow": {
+                    rewrite={"path": {"template": "/status/404"}},
+                    shadow={
                         "noise_sample": 1.0,
                         "recheck_delay": 0,
                         "compare": {"ignore": ["$.name", "$.target", "$.headers"]},
                     },
-                },
-                {
-                    "name": "gzip",
-                    "match": {"path": "/gzip"},
-                    "mode": "shadow",
-                    "to": "catalog",
-                },
-                {
-                    "name": "broken-primary",  # the monolith drops the connection: no answer
-                    "match": {"path": "/drop"},
-                    "mode": "shadow",
-                    "to": "catalog",
-                },
-                {
-                    "name": "upload",
-                    "match": {"prefix": "/api/upload/"},
-                    "mode": "shadow",
-                    "to": "catalog",
-                    "shadow": {"methods": ["POST"]},
-                },
-                {
-                    "name": "stalled-primary",  # the monolith's answer stops half way
-                    "match": {"prefix": "/api/stall/"},
-                    "mode": "shadow",
-                    "to": "catalog",
-                    "timeouts": {"idle": 0.3},
-                },
-                {
-                    "name": "large",
-                    "match": {"path": "/bytes"},
-                    "mode": "shadow",
-                    "to": "catalog",
-                },
-                {
-                    "name": "secrets",
-                    "match": {"prefix": "/api/secret/"},
-                    "mode": "shadow",
-                    "to": "catalog",
-                    "shadow": {"compare": {"redact": ["$.headers"]}},
-                },
+                ),
+                shadow("gzip", "/gzip"),
+                shadow("broken-primary", "/drop"),  # the monolith drops the connection
+                shadow("upload", "/api/upload/", shadow={"methods": ["POST"]}),
+                # the monolith's answer stops half way
+                shadow("stalled-primary", "/api/stall/", timeouts={"idle": 0.3}),
+                shadow("large", "/bytes"),
+                shadow("secrets", "/api/secret/", shadow={"compare": {"redact": ["$.headers"]}}),
             ],
         )
         with ProxyProcess.from_yaml(text, tmp_path_factory.mktemp("shadow")) as proxy:

@@ -142,7 +142,10 @@ class Batch:
         return self
 
     def _route(self, route: str) -> RouteDelta:
-        return self.routes.setdefault(route, RouteDelta())
+        delta = self.routes.get(route)
+        if delta is None:  # (not setdefault: that would build a RouteDelta for every result)
+            delta = self.routes[route] = RouteDelta()
+        return delta
 
     def _add_noise(self, sample: NoiseSample) -> None:
         delta = self._route(sample.route)

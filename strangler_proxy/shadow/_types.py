@@ -115,7 +115,7 @@ def _inflate(content: bytes, wbits: int, bound: int | None) -> bytes:
 
 def decoded_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
     """Headers as sent, byte for byte (latin-1): what :class:`Captured` keeps of an answer."""
-    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+    return tuple([(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw])
 
 
 def is_error(side: Captured) -> bool:

@@ -149,10 +149,10 @@ def compare(
         diffs.append(Difference("status", "status", primary.status, shadow.status))
     diffs += _compare_headers(primary, shadow, rules)
     diffs += _compare_body(primary, shadow, rules)
-    real = tuple(d for d in diffs if d.field not in noise)
-    noisy = tuple(sorted({d.field for d in diffs if d.field in noise}))
     if not diffs:
         return Comparison(Verdict.MATCH, (), ())
+    real = tuple(d for d in diffs if d.field not in noise)
+    noisy = tuple(sorted({d.field for d in diffs if d.field in noise}))
     return Comparison(Verdict.MISMATCH if real else Verdict.NOISE_ONLY, real, noisy)
 
 

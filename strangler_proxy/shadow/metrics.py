@@ -57,8 +57,11 @@ class ShadowMetrics:
             per_route[route] = per_route.get(route, 0) + n
 
     def observe(self, result: ShadowResult) -> None:
-        self._inc("compared", result.route)
-        self._inc(_BY_VERDICT[result.comparison.verdict], result.route)
+        route, counts = result.route, self._counts
+        compared, by_verdict = counts["compared"], counts[_BY_VERDICT[result.comparison.verdict]]
+        with self._lock:
+            compared[route] = compared.get(route, 0) + 1
+            by_verdict[route] = by_verdict.get(route, 0) + 1
 
     def dropped(self, route: str, n: int = 1) -> None:
         self._inc("dropped", route, n)

@@ -202,8 +202,20 @@ class Mirror:
     async def _start_store(self) -> None:
         async with self._store_lock:
             if not self._store_started:
-                await asyncio.to_thread(self.store.start)
+                await asyncio.to_thread(self._open_store)
                 self._store_started = True
+
+    def _open_store(self) -> None:
+        """Start the store, and learn the noise it holds (other replicas', earlier runs'), so
+        a restart does not count the monolith's own variations as mismatches again."""
+        self.store.start()
+        try:
+            learned = self.store.noise_counts()
+        except Exception:  # the store's reads fail as its writes do: learn afresh
+            log.exception("shadow store: the learned noise could not be read")
+            return
+        for route, counts in learned.items():
+            self.noise.load(route, counts)
 
     async def _ask(self, base: str, job: ShadowJob, timeouts: Timeouts, *, copy: bool) -> Captured:
         target, sent = job.target, job.headers

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ._sql import Driver
 
-__all__ = ["ExampleRow", "FieldRow", "RouteRow", "Snapshot", "read_snapshot"]
+__all__ = ["ExampleRow", "FieldRow", "RouteRow", "Snapshot", "read_noise_counts", "read_snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +147,11 @@ def read_snapshot(db: Driver, route: str | None, now: float, ttl: float) -> Snap
         tuple(examples.values()),
         dropped,
     )
+
+
+def read_noise_counts(db: Driver) -> dict[str, dict[str, int]]:
+    """Per route, per field: in how many primary-vs-primary comparisons it differed."""
+    counts: dict[str, dict[str, int]] = {}
+    for r in db.execute("SELECT route, field, count FROM shadow_noise"):
+        counts.setdefault(str(r[0]), {})[str(r[1])] = _int(r[2])
+    return counts

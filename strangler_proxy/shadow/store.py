@@ -36,7 +36,7 @@ from pathlib import Path
 
 from . import _sql
 from ._batch import Batch
-from ._snapshot import ExampleRow, Snapshot, read_snapshot
+from ._snapshot import ExampleRow, Snapshot, read_noise_counts, read_snapshot
 from ._types import NoiseSample, ShadowResult, Verdict
 from ._write import ExamplePolicy, apply_batch
 from .metrics import ShadowMetrics
@@ -205,6 +205,14 @@ class ShadowStore:
             return Snapshot()
         with self._lock:
             return read_snapshot(self._connect(), route, self._clock(), self.example_ttl)
+
+    def noise_counts(self) -> dict[str, dict[str, int]]:
+        """Per route, how many primary-vs-primary comparisons each field differed in (every
+        replica's and every earlier run's): what a fresh :class:`.NoiseLearner` starts from."""
+        if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
+            return {}
+        with self._lock:
+            return read_noise_counts(self._connect())
 
     def mismatch_examples(self, route: str, limit: int | None = None) -> list[ExampleRow]:
         """The live stored mismatch samples of ``route``, newest first, one per mismatch.

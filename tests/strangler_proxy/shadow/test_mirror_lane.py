@@ -17,11 +17,20 @@ from multidict import CIMultiDict
 
 from strangler_proxy.mirror import Mirror, ShadowJob
 from strangler_proxy.model import MatchSpec, Mode, Route, ShadowSpec
-from strangler_proxy.shadow import Captured, ShadowMetrics, ShadowStore, _batch, open_store
+from strangler_proxy.shadow import (
+    Captured,
+    NoiseSample,
+    ShadowMetrics,
+    ShadowStore,
+    _batch,
+    open_store,
+)
 from strangler_proxy.shadow._fakes import json_side, make_result
 from strangler_proxy.testing import wait_until
 from strangler_proxy.testing.harness import FakeUpstreamProcess
 from strangler_proxy.upstream_client import UpstreamClient
+
+from .conftest import StoreFactory
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +277,34 @@ def test_an_answer_over_the_cap_on_either_side_is_dropped_not_compared(
     job.primary = Captured(200, (), gzip.compress(b"\0" * 100_000), 0.001)
     job.primary_coding = "gzip"
     assert _counts(_mirror_run(tmp_path / "b", job)) == (0, 0, 1)
+
+
+def test_a_restarted_mirror_starts_from_the_noise_in_the_store(
+    upstream: FakeUpstreamProcess, make_store: StoreFactory
+) -> None:
+    """Noise learned before a restart (or by another replica) is not counted as a mismatch
+    again: the mirror loads the store's noise counts when it starts the store."""
+
+    async def one_copy() -> None:  # a mirror that learns nothing by itself
+        store, client = make_store(), UpstreamClient()
+        mirror = Mirror(client, store, ShadowMetrics())
+        job = _job(ShadowSpec(noise_sample=0, recheck_delay=-1), upstream.url, 0)
+        job.target = "/clock/7"  # {"id": 7, "name": "clock", "now": <a new time each call>}
+        job.primary = json_side({"id": 7, "name": "clock", "now": 1.5})
+        assert mirror.offer(job)
+        await mirror.drain(timeout=10)
+        await client.close()
+        store.close()
+
+    asyncio.run(one_copy())
+    (route,) = make_store().snapshot().routes
+    assert (route.mismatched, route.noise_only) == (1, 0)  # `now` differs: nothing known yet
+
+    elsewhere = make_store()  # another replica, or this one before a restart
+    for _ in range(3):  # `now` differed between the monolith and itself three times
+        elsewhere.record_noise(NoiseSample("lane", ("$.now",), time.time()))
+    elsewhere.flush()
+
+    asyncio.run(one_copy())
+    (route,) = make_store().snapshot().routes
+    assert (route.mismatched, route.noise_only) == (1, 1)

@@ -3,7 +3,8 @@
 SQLite (the default, a file) and PostgreSQL (psycopg 3, shared by several proxy replicas) run
 the same SQL: ``?`` placeholders are rewritten to ``%s`` for psycopg, and ``GREATEST``/``LEAST``
 are spelled ``MAX``/``MIN`` for SQLite. Counters are only ever incremented by upserts, so
-concurrent writers never lose each other's counts.
+concurrent writers never lose each other's counts; what is read and then written back (a
+reservoir's count) is read ``FOR UPDATE`` on PostgreSQL (``Driver.for_update``).
 
     db = connect("postgresql://postgres@127.0.0.1:5432/shadow", Path("var/shadow.sqlite3"))
     with db.transaction():
@@ -59,6 +60,7 @@ Params = Sequence[object]
 
 class _Sqlite:
     greatest, least = "MAX", "MIN"
+    for_update = ""  # BEGIN IMMEDIATE already holds the whole database for the writer
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +93,7 @@ class _Sqlite:
 
 class _Postgres:
     greatest, least = "GREATEST", "LEAST"
+    for_update = " FOR UPDATE"
 
     def __init__(self, url: str) -> None:
         import psycopg

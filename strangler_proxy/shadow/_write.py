@@ -1,7 +1,11 @@
 """Apply one folded :class:`Batch` to the store's tables (inside the caller's transaction).
 
 Counters are upserted as increments (``count = count + excluded.count``) so replicas sharing a
-PostgreSQL store never overwrite each other; examples go to reservoir slots::
+PostgreSQL store never overwrite each other; examples go to reservoir slots, whose count of
+examples offered is locked before it is read (two replicas adding to one field at once wait
+for each other instead of writing back the same count). Rows are touched in sorted key order
+in every transaction, so two replicas' batches never wait on each other in a circle (a
+deadlock, which PostgreSQL ends by failing one of them)::
 
     with db.transaction():
         apply_batch(db, Batch.fold(items, max_body=16384), now=clock(), examples=policy)
@@ -31,7 +35,7 @@ class ExamplePolicy:
 def apply_batch(db: Driver, batch: Batch, now: float, examples: ExamplePolicy) -> None:
     """Every increment of ``batch``, in the caller's transaction."""
     g, least = db.greatest, db.least
-    for route, d in batch.routes.items():
+    for route, d in sorted(batch.routes.items()):
         db.execute(
             "INSERT INTO shadow_routes (route, compared, matched, mismatched, noise_only, "
             "likely_race, errors, primary_errors, shadow_errors, noise_samples, first_seen, "
@@ -71,7 +75,7 @@ def apply_batch(db: Driver, batch: Batch, now: float, examples: ExamplePolicy) -
         )
     for table, rows in (("shadow_fields", batch.fields), ("shadow_noise", batch.noise)):
         kind_col, kind_val = (", kind", ", ?") if table == "shadow_fields" else ("", "")
-        for (route, field), f in rows.items():
+        for (route, field), f in sorted(rows.items()):
             db.execute(
                 f"INSERT INTO {table} (route, field{kind_col}, count, first_seen, last_seen) "
                 f"VALUES (?, ?{kind_val}, ?, ?, ?) ON CONFLICT (route, field) DO UPDATE SET "
@@ -80,21 +84,21 @@ def apply_batch(db: Driver, batch: Batch, now: float, examples: ExamplePolicy) -
                 f"last_seen = {g}({table}.last_seen, excluded.last_seen)",
                 (route, field, *([f.kind] if kind_col else []), f.count, f.first_seen, f.last_seen),
             )
-    for (route, fields), count in batch.signatures.items():
+    for (route, fields), count in sorted(batch.signatures.items()):
         db.execute(
             "INSERT INTO shadow_signatures (route, fields, count) VALUES (?, ?, ?) "
             "ON CONFLICT (route, fields) DO UPDATE SET "
             "count = shadow_signatures.count + excluded.count",
             (route, fields, count),
         )
-    for (route, side, bucket), count in batch.latency.items():
+    for (route, side, bucket), count in sorted(batch.latency.items()):
         db.execute(
             "INSERT INTO shadow_latency (route, side, bucket, count) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (route, side, bucket) DO UPDATE SET "
             "count = shadow_latency.count + excluded.count",
             (route, side, bucket, count),
         )
-    for route, count in batch.dropped.items():
+    for route, count in sorted(batch.dropped.items()):
         db.execute(
             "INSERT INTO shadow_drops (route, dropped) VALUES (?, ?) ON CONFLICT (route) "
             "DO UPDATE SET dropped = shadow_drops.dropped + excluded.dropped",
@@ -106,17 +110,25 @@ def apply_batch(db: Driver, batch: Batch, now: float, examples: ExamplePolicy) -
 def _apply_examples(db: Driver, batch: Batch, now: float, policy: ExamplePolicy) -> None:
     capacity = policy.per_field
     db.execute("DELETE FROM shadow_examples WHERE stored_at < ?", (now - policy.ttl,))
-    for (route, field), candidates in batch.examples.items():
+    for (route, field), candidates in sorted(batch.examples.items()):
+        # the reservoir's row first, locked: another writer of this field waits here until
+        # this transaction ends, then reads what it wrote (slots and count)
+        db.execute(
+            "INSERT INTO shadow_reservoir (route, field, seen) VALUES (?, ?, 0) "
+            "ON CONFLICT (route, field) DO NOTHING",
+            (route, field),
+        )
+        rows = db.execute(
+            "SELECT seen FROM shadow_reservoir WHERE route = ? AND field = ?" + db.for_update,
+            (route, field),
+        )
+        seen = int(str(rows[0][0]))
         occupied = {
             int(str(r[0]))
             for r in db.execute(
                 "SELECT slot FROM shadow_examples WHERE route = ? AND field = ?", (route, field)
             )
         }
-        rows = db.execute(
-            "SELECT seen FROM shadow_reservoir WHERE route = ? AND field = ?", (route, field)
-        )
-        seen = int(str(rows[0][0])) if rows else 0
         if len(occupied) < capacity:  # expiry freed slots: restart the sample from what is left
             seen = len(occupied)
         for request_id, payload in candidates:
@@ -133,7 +145,6 @@ def _apply_examples(db: Driver, batch: Batch, now: float, policy: ExamplePolicy)
                 (route, field, slot, now, request_id, payload),
             )
         db.execute(
-            "INSERT INTO shadow_reservoir (route, field, seen) VALUES (?, ?, ?) "
-            "ON CONFLICT (route, field) DO UPDATE SET seen = excluded.seen",
-            (route, field, seen),
+            "UPDATE shadow_reservoir SET seen = ? WHERE route = ? AND field = ?",
+            (seen, route, field),
         )

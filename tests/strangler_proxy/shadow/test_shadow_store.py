@@ -6,11 +6,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from strangler_proxy.shadow import NoiseSample, ShadowMetrics, ShadowResult, ShadowStore, open_store
 from strangler_proxy.shadow._fakes import T0, FakeClock, json_side, make_result
 from strangler_proxy.shadow._histogram import bucket
+from strangler_proxy.testing import wait_until
+
+from .conftest import _clean_pg
 
 StoreFactory = Callable[..., ShadowStore]
 
@@ -178,3 +182,51 @@ def test_close_is_safe_from_another_thread(tmp_path: Path) -> None:
     thread.start()
     thread.join(5)
     assert not thread.is_alive()
+
+
+@pytest.mark.postgres
+def test_replicas_writing_routes_in_opposite_orders_never_deadlock(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Every writer takes the rows of a batch in one order (sorted), so two replicas whose
+    results arrived in opposite orders wait for each other instead of deadlocking, which
+    PostgreSQL would end by failing one of the two batches (their counts lost). (A SQLite
+    writer holds the whole file: PostgreSQL only.)"""
+    _clean_pg(pg_url)
+
+    def make_store() -> ShadowStore:
+        return open_store(pg_url, tmp_path / "unused.sqlite3")
+
+    seed = make_store()
+    for route in ("r1", "r2"):
+        seed.record(mismatch(0, route=route))
+    seed.flush()
+
+    other = psycopg.connect(pg_url)  # a replica in the middle of its batch: r1 held, r2 next
+    other.execute("SELECT 1 FROM shadow_routes WHERE route = 'r1' FOR UPDATE")
+    store = make_store()
+    for route in ("r2", "r1"):  # this replica's results came the other way round
+        store.record(mismatch(1, route=route))
+    writer = threading.Thread(target=store.flush)
+    writer.start()
+    try:
+
+        def waiting() -> bool:
+            with psycopg.connect(pg_url, autocommit=True) as probe:
+                return probe.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                ).fetchone() == (1,)
+
+        wait_until(waiting, timeout=10)  # the writer waits on a row the other one holds
+        other.execute("SELECT 1 FROM shadow_routes WHERE route = 'r2' FOR UPDATE")
+        other.commit()
+    finally:
+        other.close()
+        writer.join(10)
+    try:
+        assert not writer.is_alive() and store.write_errors == 0
+        assert {r.route: r.compared for r in store.snapshot().routes} == {"r1": 2, "r2": 2}
+    finally:
+        seed.close()
+        store.close()

@@ -32,6 +32,7 @@ import aiohttp
 from multidict import CIMultiDict
 
 from . import canary
+from .gateway.edge import Published
 from .model import SAFE_METHODS, Route, ShadowSpec, StickyKind, Timeouts
 from .shadow import (
     Captured,
@@ -77,6 +78,11 @@ class ShadowJob:
     primary_target: str | None = None
     primary_headers: CIMultiDict[str] | None = None
     primary_coding: str | None = None  # the primary's body is as sent: decoded off the path
+    # a route that rewrites for its service: what the client would get of the answers the mirror
+    # reads from the service (the copy's in shadow mode, the re-asks of the serving side in
+    # extracted mode), so both sides are compared in the public layout
+    publish: Published | None = None
+    service_is_copy: bool = True
 
 
 async def _read_upto(content: aiohttp.StreamReader, size: int) -> bytes:
@@ -238,9 +244,12 @@ class Mirror:
                 if coding is not None and len(body) <= limit:  # compared as sent, decoded
                     body = decoded_body(body, coding, limit)
                 error = "body_too_large" if len(body) > limit else None
+                headers_got = decoded_headers(resp.raw_headers)
+                if job.publish is not None and copy is job.service_is_copy and error is None:
+                    headers_got, body = job.publish(headers_got, body)
                 return Captured(
                     status=resp.status,
-                    headers=decoded_headers(resp.raw_headers),
+                    headers=headers_got,
                     body=body[:limit],
                     latency=time.perf_counter() - t0,
                     error=error,

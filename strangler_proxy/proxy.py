@@ -518,7 +518,7 @@ class Proxy:
             x.release()
         if copy is not None:
             if x.error is None:
-                self._offer_copy(copy, request, headers, x, upstream_resp)
+                self._offer_copy(copy, request, headers, x, upstream_resp, response)
             else:  # the serving side's answer broke off, or the client left: no whole answer
                 self._drop_copy(copy)
         gw = active.gateway
@@ -724,6 +724,7 @@ class Proxy:
         headers: CIMultiDict[str],
         x: Exchange,
         upstream_resp: UpstreamResponse,
+        response: Response,
     ) -> None:
         mirror = self.mirror
         if mirror is None:
@@ -732,9 +733,20 @@ class Proxy:
             self._drop_copy(copy)
             return
         try:
+            route = copy.route
+            service = x.active.balancers.get(route.to) if route.to is not None else None
+            publish = None
+            got = decoded_headers(upstream_resp.raw_headers)
+            if route.rewrite is not None and service is not None:
+                # compared in the public layout: the service's answers as the client gets them
+                publish = edge.publisher(route.rewrite, service, request, x.trusted)
+                if x.target is service:  # it served: its headers as they were sent
+                    got = tuple(
+                        (k, v) for k, v in response.headers.items() if not edge.is_decision(k)
+                    )
             primary = Captured(
                 status=upstream_resp.status,
-                headers=decoded_headers(upstream_resp.raw_headers),
+                headers=got,
                 body=b"".join(copy.response_chunks),  # as sent: the mirror decodes it
                 latency=copy.read_at - copy.sent_at,
             )
@@ -759,6 +771,8 @@ class Proxy:
                     primary_target=again[0],
                     primary_headers=again[1],
                     primary_coding=upstream_resp.headers.get("Content-Encoding"),
+                    publish=publish,
+                    service_is_copy=copy.runtime is service,
                 )
             )
         except Exception:

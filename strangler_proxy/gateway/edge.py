@@ -4,6 +4,8 @@ plain function of the request, so the handler stays one straight line."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from multidict import CIMultiDict
 
 from .._front import Request, Response
@@ -27,6 +29,7 @@ __all__ = [
     "is_decision",
     "public_base",
     "public_links",
+    "publisher",
     "refusal",
     "rewrite_request_headers",
     "rewrite_response",
@@ -139,6 +142,36 @@ def public_links(
         return body
     response.headers["Content-Length"] = str(len(new))
     return new
+
+
+Published = Callable[
+    [tuple[tuple[str, str], ...], bytes], tuple[tuple[tuple[str, str], ...], bytes]
+]
+
+
+def publisher(
+    spec: RewriteSpec, runtime: UpstreamRuntime, request: Request, trusted: bool
+) -> Published:
+    """What the client would get of a service's answer it did not get (a shadow copy's, or a
+    re-ask's, read off the request path): ``Location`` and the route's response headers
+    rewritten, pagination links made public in a plain JSON body of a known length, as
+    :func:`rewrite_response` and :func:`public_links` do on the client's path. The addresses
+    are taken from ``request`` now; the function keeps no reference to it."""
+    bases, base = _bases(runtime, request, trusted), public_base(request, trusted)
+
+    def publish(
+        headers: tuple[tuple[str, str], ...], body: bytes
+    ) -> tuple[tuple[tuple[str, str], ...], bytes]:
+        out: CIMultiDict[str] = CIMultiDict(headers)
+        rewrite_response_headers(out, spec, bases, base)
+        if spec.public_links and has_links(out):
+            new = rewrite_links(body, bases, base, spec.path)
+            if new is not None:
+                body = new
+                out["Content-Length"] = str(len(new))
+        return tuple(out.items()), body
+
+    return publish
 
 
 # -- what the cache may keep, and what a service never gets --------------------------------------

@@ -22,6 +22,7 @@ Behaviour by path (the query tunes it):
     /redirect                302 to /echo/target with a relative Location
     .../absolute-redirect    302 to this upstream's own absolute address (.../echo/target)
     .../page?page=N          a DRF page envelope whose next/previous name this upstream
+                             (with &host=1: the address in Host, as Django names them)
     .../cacheable?max_age=S  Cache-Control: max-age=S, an ETag, Vary: Accept-Language and a
                              body counting the calls so far (a cached answer shows an old count)
     .../clock/...            {"id": 7, "name": "clock", "now": <a new timestamp each call>}
@@ -297,6 +298,8 @@ class FakeUpstream:
             simple(302, b"", [("Location", f"{base}echo/target"), *std])
         elif path.endswith("/page"):
             n, origin = int(q.get("page", "1")), f"http://{self.address}"
+            if q.get("host") == "1" and req.header("host"):  # as Django builds them
+                origin = f"http://{req.header('host')}"
             page = {
                 "count": 30,
                 "next": f"{origin}{path}?page={n + 1}" if n < 3 else None,

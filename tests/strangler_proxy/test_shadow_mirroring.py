@@ -157,6 +157,7 @@ def shadow_proxy(
                 # the monolith's answer stops half way
                 shadow("stalled-primary", "/api/stall/", timeouts={"idle": 0.3}),
                 shadow("large", "/bytes"),
+                shadow("client-gone", "/api/leave/"),
                 shadow("secrets", "/api/secret/", shadow={"compare": {"redact": ["$.headers"]}}),
             ],
         )
@@ -310,6 +311,40 @@ def test_a_copy_whose_answer_broke_off_is_counted_as_dropped(
         what="the copy counted as dropped",
     )
     assert shadow_metric(shadow_proxy, "compared", "stalled-primary") == 0
+
+
+def _proxy_side_open(proxy_port: int, client_port: int) -> bool:
+    """Whether the proxy still holds its end of the client's connection (/proc/net/tcp)."""
+    local, remote = f"0100007F:{proxy_port:04X}", f"0100007F:{client_port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[2] == remote and fields[3] != "06":  # not TIME_WAIT
+            return True
+    return False
+
+
+def test_a_copy_whose_client_left_is_counted_as_dropped(
+    shadow_proxy: ProxyProcess, legacy: FakeUpstreamProcess
+) -> None:
+    # the client reads the first chunk and leaves; the rest of the monolith's answer comes
+    # after the proxy has closed that connection: it reaches nobody, and the copy has no
+    # whole answer to be compared with
+    with socket.create_connection(("127.0.0.1", shadow_proxy.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/leave/gated?key=leave HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while b"first" not in received:
+            received += sock.recv(65536)
+        client_port = sock.getsockname()[1]
+    wait_until(
+        lambda: not _proxy_side_open(shadow_proxy.port, client_port),
+        what="the proxy to close its end of the client's connection",
+    )
+    httpx.get(legacy.url + "/release?key=leave")
+    wait_until(
+        lambda: shadow_metric(shadow_proxy, "dropped", "client-gone") == 1,
+        what="the copy counted as dropped",
+    )
+    assert shadow_metric(shadow_proxy, "compared", "client-gone") == 0
 
 
 def test_a_body_in_many_pieces_is_compared_whole(shadow_proxy: ProxyProcess) -> None:

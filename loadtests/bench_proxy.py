@@ -474,6 +474,8 @@ def report(group: str, targets: list[Target]) -> None:
         print(f"{t.name:<28}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{cpu_s:>12}{xd:>10}{xn:>9}")
     if any(s.spread for t in targets for s in t.samples):
         _rounds(targets)
+    if targets[0].name == "kit, legacy mode":
+        _against_legacy(targets)
     for t in targets:
         if t.pids:
             print(f"  peak memory {t.name}: {_peak_rss_mib(t.pids):.1f} MiB")
@@ -509,6 +511,27 @@ def _rounds(targets: list[Target]) -> None:
             f"  {t.name} / nginx per round: req/s "
             + " ".join(f"{r:.2f}" for r in ratios)
             + f" (median {statistics.median(ratios):.2f}); p99 "
+            + " ".join(f"{r:.2f}" for r in tails)
+            + f" (median {statistics.median(tails):.2f})"
+        )
+
+
+def _against_legacy(targets: list[Target]) -> None:
+    """Each shadow row over legacy mode, round by round (the two ran back to back): CPU per
+    request (the copy's cost) and p99 (what the client feels), with their medians."""
+    legacy = targets[0]
+    for t in targets[1:]:
+        if not t.name.startswith("kit"):
+            continue  # (nginx's rows: over nginx, above)
+        pairs = list(zip(t.samples, legacy.samples, strict=True))
+        cpu = [a.cpu_us_per_req / b.cpu_us_per_req for a, b in pairs
+               if a.cpu_us_per_req and b.cpu_us_per_req]  # fmt: skip
+        tails = [a.p99_ms / b.p99_ms for a, b in pairs]
+        print(
+            f"  {t.name} / legacy mode per round: CPU "
+            + " ".join(f"{r:.2f}" for r in cpu)
+            + (f" (median {statistics.median(cpu):.2f})" if cpu else "")
+            + "; p99 "
             + " ".join(f"{r:.2f}" for r in tails)
             + f" (median {statistics.median(tails):.2f})"
         )

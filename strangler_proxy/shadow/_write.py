@@ -5,10 +5,13 @@ PostgreSQL store never overwrite each other; examples go to reservoir slots, who
 examples offered is locked before it is read (two replicas adding to one field at once wait
 for each other instead of writing back the same count). Rows are touched in sorted key order
 in every transaction, so two replicas' batches never wait on each other in a circle (a
-deadlock, which PostgreSQL ends by failing one of them)::
+deadlock, which PostgreSQL ends by failing one of them). The examples of fields a batch does
+not touch expire in a transaction of their own, which waits for nobody::
 
     with db.transaction():
         apply_batch(db, Batch.fold(items, max_body=16384), now=clock(), examples=policy)
+    with db.transaction():
+        expire_examples(db, clock() - policy.ttl)
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ._batch import Batch
 from ._reservoir import choose_slot
 from ._sql import Driver
 
-__all__ = ["ExamplePolicy", "apply_batch"]
+__all__ = ["ExamplePolicy", "apply_batch", "expire_examples"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +110,25 @@ def apply_batch(db: Driver, batch: Batch, now: float, examples: ExamplePolicy) -
     _apply_examples(db, batch, now, examples)
 
 
+def expire_examples(db: Driver, cutoff: float) -> None:
+    """Delete the examples stored before ``cutoff``, every field's, without waiting for another
+    writer: rows one holds are left to the next sweep (reads never show them anyway)."""
+    if db.for_update:  # PostgreSQL: take only the rows nobody holds
+        db.execute(
+            "DELETE FROM shadow_examples WHERE ctid = ANY(ARRAY(SELECT ctid FROM "
+            "shadow_examples WHERE stored_at < ? FOR UPDATE SKIP LOCKED))",
+            (cutoff,),
+        )
+    else:  # SQLite: one writer at a time
+        db.execute("DELETE FROM shadow_examples WHERE stored_at < ?", (cutoff,))
+
+
 def _apply_examples(db: Driver, batch: Batch, now: float, policy: ExamplePolicy) -> None:
     capacity = policy.per_field
-    db.execute("DELETE FROM shadow_examples WHERE stored_at < ?", (now - policy.ttl,))
     for (route, field), candidates in sorted(batch.examples.items()):
         # the reservoir's row first, locked: another writer of this field waits here until
-        # this transaction ends, then reads what it wrote (slots and count)
+        # this transaction ends, then reads what it wrote (slots and count); every row of the
+        # field's examples is written only under this lock (their expiry included)
         db.execute(
             "INSERT INTO shadow_reservoir (route, field, seen) VALUES (?, ?, 0) "
             "ON CONFLICT (route, field) DO NOTHING",
@@ -123,6 +139,10 @@ def _apply_examples(db: Driver, batch: Batch, now: float, policy: ExamplePolicy)
             (route, field),
         )
         seen = int(str(rows[0][0]))
+        db.execute(
+            "DELETE FROM shadow_examples WHERE route = ? AND field = ? AND stored_at < ?",
+            (route, field, now - policy.ttl),
+        )
         occupied = {
             int(str(r[0]))
             for r in db.execute(

@@ -38,7 +38,7 @@ from . import _sql
 from ._batch import Batch
 from ._snapshot import ExampleRow, Snapshot, read_noise_counts, read_snapshot
 from ._types import NoiseSample, ShadowResult, Verdict
-from ._write import ExamplePolicy, apply_batch
+from ._write import ExamplePolicy, apply_batch, expire_examples
 from .metrics import ShadowMetrics
 
 __all__ = ["ShadowStore", "open_store"]
@@ -190,8 +190,11 @@ class ShadowStore:
             batch.add_all(items, self.max_body)  # redaction happens here: inside the guard
             with self._lock:
                 db = self._connect()
+                now = self._clock()
                 with db.transaction():
-                    apply_batch(db, batch, self._clock(), self._examples)
+                    apply_batch(db, batch, now, self._examples)
+                with db.transaction():
+                    expire_examples(db, now - self.example_ttl)
         except Exception:
             self.write_errors += 1
             log.exception("shadow store: a batch of %d results was lost", total)

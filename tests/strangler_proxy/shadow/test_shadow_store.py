@@ -92,10 +92,24 @@ def test_reservoir_is_bounded_and_examples_expire(make_store: StoreFactory) -> N
     assert _example_count(store) == 1  # the expired ones are deleted
 
 
-def _example_count(store: ShadowStore) -> int:
+def test_examples_of_a_quiet_field_expire_too(make_store: StoreFactory) -> None:
+    # the expiry of fields a batch does not write runs after it, in its own transaction
+    clock = FakeClock()
+    store = make_store(clock=clock, example_ttl=3600)
+    store.record(mismatch(1, route="quiet"))
+    store.flush()
+    assert _example_count(store, "quiet") == 1
+    clock.now += 3601
+    store.record(mismatch(2, route="busy"))
+    store.flush()
+    assert (_example_count(store, "quiet"), _example_count(store, "busy")) == (0, 1)
+
+
+def _example_count(store: ShadowStore, route: str | None = None) -> int:
+    where, params = ("WHERE route = ?", (route,)) if route is not None else ("", ())
     with store._lock:
         db = store._connect()
-        return int(str(db.execute("SELECT COUNT(*) FROM shadow_examples")[0][0]))
+        return int(str(db.execute(f"SELECT COUNT(*) FROM shadow_examples {where}", params)[0][0]))
 
 
 def test_record_never_blocks_and_counts_drops(tmp_path: Path) -> None:

@@ -243,10 +243,10 @@ class Mirror:
                 coding = resp.headers.get("Content-Encoding")
                 if coding is not None and len(body) <= limit:  # compared as sent, decoded
                     body = decoded_body(body, coding, limit)
-                error = "body_too_large" if len(body) > limit else None
                 headers_got = decoded_headers(resp.raw_headers)
-                if job.publish is not None and copy is job.service_is_copy and error is None:
-                    headers_got, body = job.publish(headers_got, body)
+                if job.publish is not None and copy is job.service_is_copy and len(body) <= limit:
+                    headers_got, body = job.publish(headers_got, body)  # (links may grow it)
+                error = "body_too_large" if len(body) > limit else None
                 return Captured(
                     status=resp.status,
                     headers=headers_got,

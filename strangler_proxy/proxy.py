@@ -56,6 +56,7 @@ from .errors import (
 from .events import EventBus, RequestCompleted
 from .gateway import edge
 from .gateway.assertion import ASSERTION_HEADER
+from .gateway.edge import HOP_BY_HOP
 from .gateway.identity import ANONYMOUS, Caller, IdentityUnavailable, Refused, credentials_key
 from .gateway.runtime import Gateway, TableGateway, limit_key
 from .gateway.spec import Auth
@@ -72,20 +73,6 @@ __all__ = ["ActiveTable", "Proxy", "TableHolder", "create_session"]
 
 log = logging.getLogger("strangler.proxy")
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 # methods whose requests may be sent again (to the fallback, or after a stale keep-alive)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
@@ -800,20 +787,7 @@ class Proxy:
     def _relay_head(
         self, request: Request, upstream_resp: UpstreamResponse, x: Exchange
     ) -> Response:
-        # a copy of the parsed headers (order and repeats kept), less the hop-by-hop ones
-        headers: CIMultiDict[str] = CIMultiDict(upstream_resp.headers)
-        conn = headers.get("Connection")
-        for name in HOP_BY_HOP:
-            if name in headers:
-                del headers[name]
-        if conn:
-            for token in conn.split(","):
-                token = token.strip()
-                if token and token in headers:
-                    del headers[token]
-        for name in edge.DECISION_NAMES:  # only the proxy decides what these say
-            if name in headers:
-                del headers[name]
+        headers = edge.relayed_headers(upstream_resp.headers)
         length = upstream_resp.content_length
         small = length is not None and length <= SMALL_BODY
         route = x.route

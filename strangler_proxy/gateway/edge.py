@@ -4,7 +4,7 @@ plain function of the request, so the handler stays one straight line."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 from multidict import CIMultiDict
 
@@ -24,6 +24,7 @@ from .spec import CacheSpec, IdentitySettings, PathRewrite, RewriteSpec
 
 __all__ = [
     "DECISION_NAMES",
+    "HOP_BY_HOP",
     "cached",
     "has_links",
     "is_decision",
@@ -31,6 +32,7 @@ __all__ = [
     "public_links",
     "publisher",
     "refusal",
+    "relayed_headers",
     "rewrite_request_headers",
     "rewrite_response",
     "rewrite_target",
@@ -45,6 +47,20 @@ DECISION_NAMES = frozenset(
         "x-strangler-cache",
     }
 )
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 # what an answer of the proxy's own never copies from a stored or refused response
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 MAX_LINKS_BODY = 2 << 20  # bodies up to this size get their pagination links rewritten
@@ -52,6 +68,25 @@ MAX_LINKS_BODY = 2 << 20  # bodies up to this size get their pagination links re
 
 def is_decision(name: str) -> bool:
     return name.lower() in DECISION_NAMES
+
+
+def relayed_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> CIMultiDict[str]:
+    """An upstream's response headers as the proxy relays them (order and repeats kept): less
+    the hop-by-hop ones (also those ``Connection`` names) and the proxy's decision headers."""
+    out: CIMultiDict[str] = CIMultiDict(headers)
+    conn = out.get("Connection")
+    for name in HOP_BY_HOP:
+        if name in out:
+            del out[name]
+    if conn:
+        for token in conn.split(","):
+            token = token.strip()
+            if token and token in out:
+                del out[token]
+    for name in DECISION_NAMES:  # only the proxy decides what these say
+        if name in out:
+            del out[name]
+    return out
 
 
 def _answer(status: int, headers: list[tuple[str, str]], body: bytes, head: bool) -> Response:
@@ -153,20 +188,23 @@ def publisher(
     spec: RewriteSpec, runtime: UpstreamRuntime, request: Request, trusted: bool
 ) -> Published:
     """What the client would get of a service's answer it did not get (a shadow copy's, or a
-    re-ask's, read off the request path): ``Location`` and the route's response headers
-    rewritten, pagination links made public in a plain JSON body of a known length, as
-    :func:`rewrite_response` and :func:`public_links` do on the client's path. The addresses
+    re-ask's, read off the request path): the headers as relayed (:func:`relayed_headers`),
+    ``Location`` and the route's response headers rewritten, pagination links made public in a
+    plain JSON body of a known length (a ``HEAD`` answer then without ``Content-Length``), as
+    the proxy's ``_relay_head`` and :func:`public_links` do on the client's path. The addresses
     are taken from ``request`` now; the function keeps no reference to it."""
     bases, base = _bases(runtime, request, trusted), public_base(request, trusted)
+    head = request.method == "HEAD"
 
     def publish(
         headers: tuple[tuple[str, str], ...], body: bytes
     ) -> tuple[tuple[tuple[str, str], ...], bytes]:
-        out: CIMultiDict[str] = CIMultiDict(headers)
+        out = relayed_headers(headers)
         rewrite_response_headers(out, spec, bases, base)
         if spec.public_links and has_links(out):
-            new = rewrite_links(body, bases, base, spec.path)
-            if new is not None:
+            if head:  # the GET's body may differ in length
+                out.popall("Content-Length", None)
+            elif (new := rewrite_links(body, bases, base, spec.path)) is not None:
                 body = new
                 out["Content-Length"] = str(len(new))
         return tuple(out.items()), body

@@ -24,9 +24,10 @@ RATIO = 2**0.25
 BUCKETS = 100
 
 
-# the upper bounds of the buckets below the last (a lookup in C: a logarithm per latency
-# cost a microsecond on every comparison)
-_BOUNDS = tuple(BASE * RATIO**i for i in range(BUCKETS - 1))
+# the upper bounds of the buckets below the last, a hair above BASE * RATIO**i so that a
+# latency on a bound (0.0002 s) is in the bucket it ends despite the float's rounding (a lookup
+# in C: a logarithm per latency cost a microsecond on every comparison)
+_BOUNDS = tuple(BASE * RATIO ** (i + 1e-9) for i in range(BUCKETS - 1))
 
 
 def bucket(latency: float) -> int:

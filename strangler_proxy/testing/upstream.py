@@ -20,7 +20,8 @@ Behaviour by path (the query tunes it):
     /gzip                    a gzip-compressed JSON body with Content-Encoding: gzip (the
                              same document everywhere, compressed bytes of each upstream's own)
     /redirect                302 to /echo/target with a relative Location
-    .../absolute-redirect    302 to this upstream's own absolute address (.../echo/target)
+    .../absolute-redirect    302 to this upstream's own absolute address (.../echo/target;
+                             with ?host=1: to the address in Host)
     .../page?page=N          a DRF page envelope whose next/previous name this upstream
                              (with &host=1: the address in Host, as Django names them)
     .../cacheable?max_age=S  Cache-Control: max-age=S, an ETag, Vary: Accept-Language and a
@@ -294,7 +295,8 @@ class FakeUpstream:
         elif path == "/bare":
             simple(200, b"bare body", [])
         elif path.endswith("/absolute-redirect"):
-            base = f"http://{self.address}{path[: -len('absolute-redirect')]}"
+            host = req.header("host") if q.get("host") == "1" else None  # as Django's
+            base = f"http://{host or self.address}{path[: -len('absolute-redirect')]}"
             simple(302, b"", [("Location", f"{base}echo/target"), *std])
         elif path.endswith("/page"):
             n, origin = int(q.get("page", "1")), f"http://{self.address}"

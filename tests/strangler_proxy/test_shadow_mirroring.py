@@ -140,6 +140,7 @@ def shadow_proxy(
                     "paged",
                     "/api/pages/",
                     rewrite={"path": {"replace_prefix": {"from": "/api/pages/", "to": "/svc/"}}},
+                    shadow={"compare": {"headers": ["content-type", "location"]}},
                 ),
                 {  # after the cutover: the service serves, the monolith gets the copies
                     "name": "paged-extracted",
@@ -149,7 +150,10 @@ def shadow_proxy(
                     "rewrite": {
                         "path": {"replace_prefix": {"from": "/api/xpages/", "to": "/svc/"}}
                     },
-                    "shadow": {"noise_sample": 1.0},
+                    "shadow": {
+                        "noise_sample": 1.0,
+                        "compare": {"headers": ["content-type", "location"]},
+                    },
                 },
                 shadow("gzip", "/gzip"),
                 shadow("broken-primary", "/drop"),  # the monolith drops the connection
@@ -209,17 +213,20 @@ def test_the_serving_side_is_asked_again_in_its_own_layout(shadow_proxy: ProxyPr
 def test_the_copys_answer_is_compared_as_the_client_would_get_it(
     shadow_proxy: ProxyProcess,
 ) -> None:
-    # the service names its next page in its own layout (/svc/...); served to a client, the
-    # proxy would make that link public (/api/pages/...), as the monolith's already is
+    # the service names its next page, and where it redirects, in its own layout (/svc/...);
+    # served to a client, the proxy would make those public (/api/pages/...), as the
+    # monolith's already are
     with httpx.Client(base_url=shadow_proxy.url) as client:
         for n in (1, 2, 3):
             r = client.get(f"/api/pages/page?page={n}&host=1")
             assert r.status_code == 200 and r.headers["x-upstream-name"] == "legacy"
-    assert r.json()["previous"] == f"{shadow_proxy.url}/api/pages/page?page=2"
-    wait_until(lambda: compared(shadow_proxy, "paged") >= 3, what="3 comparisons stored")
-    code, data = report(store_path(shadow_proxy), "paged", "--min-samples", "3")
+        assert r.json()["previous"] == f"{shadow_proxy.url}/api/pages/page?page=2"
+        r = client.get("/api/pages/absolute-redirect?host=1")
+        assert r.headers["location"] == f"{shadow_proxy.url}/api/pages/echo/target"
+    wait_until(lambda: compared(shadow_proxy, "paged") >= 4, what="4 comparisons stored")
+    code, data = report(store_path(shadow_proxy), "paged", "--min-samples", "4")
     paged = route_report(data, "paged")
-    assert (paged["matched"], paged["mismatched"], code) == (3, 0, 0), paged
+    assert (paged["matched"], paged["mismatched"], code) == (4, 0, 0), paged
 
 
 def test_after_the_cutover_the_service_is_compared_as_the_client_gets_it(
@@ -228,16 +235,19 @@ def test_after_the_cutover_the_service_is_compared_as_the_client_gets_it(
     # the service serves (its links made public for the client) and is asked again for the
     # noise samples: asked again, its links must be made public too, or they differ from the
     # first answer every time and are learned as noise (hiding every difference in them)
+    # (its redirect too: the client got a public Location, which is what is compared)
     with httpx.Client(base_url=shadow_proxy.url) as client:
         for n in (1, 2, 3, 1, 2, 3):
             r = client.get(f"/api/xpages/page?page={n}&host=1")
             assert r.status_code == 200 and r.headers["x-upstream-name"] == "catalog"
-    assert r.json()["previous"] == f"{shadow_proxy.url}/api/xpages/page?page=2"
-    wait_until(lambda: compared(shadow_proxy, "paged-extracted") >= 6, what="6 comparisons")
-    code, data = report(store_path(shadow_proxy), "paged-extracted", "--min-samples", "6")
+        assert r.json()["previous"] == f"{shadow_proxy.url}/api/xpages/page?page=2"
+        r = client.get("/api/xpages/absolute-redirect?host=1")
+        assert r.headers["location"] == f"{shadow_proxy.url}/api/xpages/echo/target"
+    wait_until(lambda: compared(shadow_proxy, "paged-extracted") >= 7, what="7 comparisons")
+    code, data = report(store_path(shadow_proxy), "paged-extracted", "--min-samples", "7")
     paged = route_report(data, "paged-extracted")
-    assert paged["noise_fields"] == [] and paged["noise_samples"] == 6, paged
-    assert (paged["matched"], paged["mismatched"], code) == (6, 0, 0), paged
+    assert paged["noise_fields"] == [] and paged["noise_samples"] == 7, paged
+    assert (paged["matched"], paged["mismatched"], code) == (7, 0, 0), paged
 
 
 def test_compressed_answers_reach_the_client_as_sent_and_are_compared_decoded(

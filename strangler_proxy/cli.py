@@ -39,9 +39,11 @@ from .shadow import (
     add_export_arguments,
     add_replay_arguments,
     add_report_arguments,
+    add_reset_arguments,
     run_export,
     run_replay,
     run_report,
+    run_reset,
 )
 from .workflow.cli import register as register_workflow
 from .workflow.pipeline import add_arguments as add_gate_arguments
@@ -314,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_report_arguments(p)
     p.set_defaults(func=run_report)
+    p = shadow.add_parser(
+        "reset",
+        help="forget a route's comparisons (after fixing the service: the report judges anew)",
+        epilog="Exit codes: 0 forgotten (also when nothing was stored), 2 store unusable.",
+    )
+    add_reset_arguments(p)
+    p.set_defaults(func=run_reset)
     p = shadow.add_parser(
         "export",
         help="a route's stored mismatches as a mitmproxy flow file (open it with mitmweb)",

@@ -212,16 +212,15 @@ class Mirror:
                 self._store_started = True
 
     def _open_store(self) -> None:
-        """Start the store, and learn the noise it holds (other replicas', earlier runs'), so
-        a restart does not count the monolith's own variations as mismatches again."""
+        """Start the store, and take the noise it holds (other replicas', earlier runs'), now
+        and every ``noise_refresh`` seconds, so a restart does not count the monolith's own
+        variations as mismatches again and every replica excludes what any of them learned."""
+        self.store.on_noise = self.noise.replace
         self.store.start()
         try:
-            learned = self.store.noise_counts()
-        except Exception:  # the store's reads fail as its writes do: learn afresh
+            self.noise.replace(self.store.noise_counts())
+        except Exception:  # the store's reads fail as its writes do: the writer tries again
             log.exception("shadow store: the learned noise could not be read")
-            return
-        for route, counts in learned.items():
-            self.noise.load(route, counts)
 
     async def _ask(self, base: str, job: ShadowJob, timeouts: Timeouts, *, copy: bool) -> Captured:
         target, sent = job.target, job.headers

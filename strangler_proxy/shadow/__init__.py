@@ -31,6 +31,8 @@ API:
 * ``build_report(store, route: str | None, thresholds: Thresholds) -> Report``,
   ``render_text(report) -> str``, ``report_json(report) -> dict``,
   ``add_report_arguments(parser)``, ``run_report(args) -> int`` (0 pass, 1 fail, 2 not enough)
+* ``ShadowStore.reset(route, noise=False) -> int``, ``add_reset_arguments(parser)``,
+  ``run_reset(args) -> int``: forget a route's evidence (after the service was fixed)
 * ``export_mismatches(store, route, path, limit) -> int`` (a mitmproxy flow file, two flows per
   mismatch), ``replay(flow_paths, table, route, legacy_url, service_url) -> ReplayResult``,
   ``render_replay(result)``, ``replay_json(result)`` and their CLI halves
@@ -55,6 +57,7 @@ Defaults, chosen for DRF responses:
   1 point above the monolith's.
 """
 
+from ._report_cli import add_reset_arguments, run_reset
 from ._types import NoiseSample, decoded_body, decoded_headers
 from .compare import (
     Captured,
@@ -118,6 +121,7 @@ __all__ = [
     "add_export_arguments",
     "add_replay_arguments",
     "add_report_arguments",
+    "add_reset_arguments",
     "build_report",
     "classify_race",
     "compare",
@@ -134,4 +138,5 @@ __all__ = [
     "run_export",
     "run_replay",
     "run_report",
+    "run_reset",
 ]

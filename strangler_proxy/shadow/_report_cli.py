@@ -1,5 +1,7 @@
 """``strangler shadow report [ROUTE] [--store URL] [--json] [--min-samples N]
 [--min-match-rate X]``: exit 0 pass, 1 fail, 2 not enough data (the worst over routes).
+``strangler shadow reset ROUTE [--store URL] [--noise]``: forget a route's evidence (after the
+service was fixed, so the report judges the new version); exit 0, 2 when the store is unusable.
 
 The lead wires it in ``cli.py``::
 
@@ -19,7 +21,14 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["DEFAULT_STORE_PATH", "add_report_arguments", "run_report"]
+__all__ = [
+    "DEFAULT_STORE_PATH",
+    "add_report_arguments",
+    "add_reset_arguments",
+    "add_store_argument",
+    "run_report",
+    "run_reset",
+]
 
 DEFAULT_STORE_PATH = Path("var/shadow.sqlite3")
 
@@ -47,14 +56,21 @@ def _positive(text: str) -> int:
     return value
 
 
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("route", nargs="?", help="one route's report (default: every route)")
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    """``--store``, as every ``strangler shadow`` subcommand that reads or writes the store
+    takes it."""
     parser.add_argument(
         "--store",
         default=os.environ.get("STRANGLER_SHADOW_STORE"),
+        metavar="URL",
         help="postgresql://… or sqlite:///path (default: $STRANGLER_SHADOW_STORE, else "
         f"{DEFAULT_STORE_PATH})",
     )
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("route", nargs="?", help="one route's report (default: every route)")
+    add_store_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--min-samples", type=_positive, default=100, metavar="N")
     parser.add_argument("--min-match-rate", type=_rate, default=0.99, metavar="X")
@@ -77,3 +93,30 @@ def run_report(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(report))
     return report.exit_code
+
+
+def add_reset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("route", help="the route whose evidence is forgotten")
+    add_store_argument(parser)
+    parser.add_argument(
+        "--noise",
+        action="store_true",
+        help="forget the noise learned for it too (running proxies forget it within seconds)",
+    )
+
+
+def run_reset(args: argparse.Namespace) -> int:
+    from .store import open_store
+
+    try:
+        store = open_store(args.store, DEFAULT_STORE_PATH)
+        try:
+            compared = store.reset(args.route, noise=args.noise)
+        finally:
+            store.close()
+    except Exception as err:  # one boundary: a store we cannot write is a usage problem
+        print(f"strangler shadow reset: cannot write the store: {err}", file=sys.stderr)
+        return 2
+    kept = "" if args.noise else "; its learned noise is kept (--noise forgets it)"
+    print(f"{args.route}: forgot {compared} comparisons and their examples{kept}")
+    return 0

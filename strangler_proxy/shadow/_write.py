@@ -23,7 +23,7 @@ from ._batch import Batch
 from ._reservoir import choose_slot
 from ._sql import Driver
 
-__all__ = ["ExamplePolicy", "apply_batch", "expire_examples"]
+__all__ = ["ExamplePolicy", "apply_batch", "expire_examples", "reset_route"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +168,27 @@ def _apply_examples(db: Driver, batch: Batch, now: float, policy: ExamplePolicy)
             "UPDATE shadow_reservoir SET seen = ? WHERE route = ? AND field = ?",
             (seen, route, field),
         )
+
+
+# a route's rows, in the order apply_batch takes them (so a reset and a batch wait, never cross)
+_EVIDENCE = (
+    "shadow_routes",
+    "shadow_fields",
+    "shadow_noise",
+    "shadow_signatures",
+    "shadow_latency",
+    "shadow_drops",
+    "shadow_reservoir",
+    "shadow_examples",
+)
+
+
+def reset_route(db: Driver, route: str, *, noise: bool) -> int:
+    """Delete ``route``'s rows (its learned noise only with ``noise``), in the caller's
+    transaction; how many comparisons the route had."""
+    rows = db.execute("SELECT compared FROM shadow_routes WHERE route = ?", (route,))
+    compared = int(str(rows[0][0])) if rows else 0
+    for table in _EVIDENCE:
+        if table != "shadow_noise" or noise:
+            db.execute(f"DELETE FROM {table} WHERE route = ?", (route,))
+    return compared

@@ -1044,17 +1044,11 @@ def _positive(text: str) -> int:
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    from ._report_cli import DEFAULT_STORE_PATH
+    from ._report_cli import add_store_argument
 
     parser.add_argument("route", help="the route whose stored mismatches are exported")
     parser.add_argument("--out", required=True, metavar="FILE", help="the flow file to write")
-    parser.add_argument(
-        "--store",
-        default=os.environ.get("STRANGLER_SHADOW_STORE"),
-        metavar="URL",
-        help="postgresql://… or sqlite:///path (default: $STRANGLER_SHADOW_STORE, else "
-        f"{DEFAULT_STORE_PATH})",
-    )
+    add_store_argument(parser)
     parser.add_argument(
         "--limit", type=_positive, default=100, metavar="N", help="newest N mismatches (100)"
     )

@@ -14,7 +14,9 @@ primary-vs-primary comparisons is noise for that route::
 
 The returned :class:`NoiseSample` goes to ``ShadowStore.record_noise`` so every replica's
 observations add up in the store, and the report can show noise fields with their counts;
-:meth:`NoiseLearner.load` seeds a fresh learner from the store's counts at start-up.
+:meth:`NoiseLearner.replace` takes the store's counts when the mirror starts the store and
+every few seconds after (``ShadowStore.noise_refresh``), so every replica excludes the noise
+any of them learned.
 """
 
 from __future__ import annotations
@@ -62,13 +64,16 @@ class NoiseLearner:
         self._add(route, fields, 1)
         return NoiseSample(route, fields, self._clock())
 
-    def load(self, route: str, counts: Mapping[str, int]) -> None:
-        """Add counts learned elsewhere (the store: other replicas, earlier runs)."""
+    def replace(self, counts: Mapping[str, Mapping[str, int]]) -> None:
+        """Take every route's counts from the store (every replica's observations, earlier
+        runs' too, this learner's own once written): what it holds replaces what was counted
+        here, so a route whose noise was forgotten in the store (``strangler shadow reset
+        --noise``) is forgotten here too."""
         with self._lock:
-            current = self._counts.setdefault(route, {})
-            for field, count in counts.items():
-                current[field] = current.get(field, 0) + count
-            self._refresh(route)
+            self._counts = {route: dict(fields) for route, fields in counts.items()}
+            self._noise = {}
+            for route in self._counts:
+                self._refresh(route)
 
     def _add(self, route: str, fields: tuple[str, ...], samples: int) -> None:
         with self._lock:

@@ -38,7 +38,7 @@ from . import _sql
 from ._batch import Batch
 from ._snapshot import ExampleRow, Snapshot, read_noise_counts, read_snapshot
 from ._types import NoiseSample, ShadowResult, Verdict
-from ._write import ExamplePolicy, apply_batch, expire_examples
+from ._write import ExamplePolicy, apply_batch, expire_examples, reset_route
 from .metrics import ShadowMetrics
 
 __all__ = ["ShadowStore", "open_store"]
@@ -62,6 +62,7 @@ class ShadowStore:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         metrics: ShadowMetrics | None = None,
+        noise_refresh: float = 5.0,
     ) -> None:
         self.url, self.path_default = url, path_default
         self.batch_size, self.flush_interval = batch_size, flush_interval
@@ -86,6 +87,9 @@ class ShadowStore:
         self.dropped_by_route: dict[str, int] = {}
         self.written = 0
         self.write_errors = 0
+        # the writer hands the stored noise counts to this every noise_refresh seconds
+        self.on_noise: Callable[[dict[str, dict[str, int]]], None] | None = None
+        self.noise_refresh = noise_refresh
 
     # -- the request path ------------------------------------------------------------------
     def record(self, result: ShadowResult) -> bool:
@@ -154,9 +158,13 @@ class ShadowStore:
                 self._db = None
 
     def _run(self) -> None:
+        refreshed = time.monotonic()
         while not self._stop.wait(self.flush_interval):
             try:
                 self.flush()
+                if self.on_noise is not None and time.monotonic() - refreshed >= self.noise_refresh:
+                    refreshed = time.monotonic()
+                    self.on_noise(self.noise_counts())
             except Exception:  # flush counts and logs its own failures; the writer lives on
                 log.exception("shadow store: the writer failed")
 
@@ -208,6 +216,15 @@ class ShadowStore:
             return Snapshot()
         with self._lock:
             return read_snapshot(self._connect(), route, self._clock(), self.example_ttl)
+
+    def reset(self, route: str, *, noise: bool = False) -> int:
+        """Forget ``route``'s evidence (counts, differing fields, latency, examples, drops), and
+        with ``noise`` the noise learned for it; returns how many comparisons it had. Results
+        still in a proxy's writer (a fraction of a second's) may arrive after it."""
+        with self._lock:
+            db = self._connect()
+            with db.transaction():
+                return reset_route(db, route, noise=noise)
 
     def noise_counts(self) -> dict[str, dict[str, int]]:
         """Per route, how many primary-vs-primary comparisons each field differed in (every

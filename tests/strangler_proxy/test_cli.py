@@ -210,3 +210,23 @@ def test_data_verify_is_wired_and_says_when_it_cannot_read(tmp_path: Path) -> No
         "--target-url", f"sqlite:///{tmp_path / 'svc.sqlite3'}",
     )  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
+
+
+def test_shadow_reset_forgets_a_routes_evidence(tmp_path: Path) -> None:
+    from strangler_proxy.shadow import open_store
+    from strangler_proxy.shadow._fakes import json_side, make_result
+
+    url = f"sqlite:///{tmp_path / 'shadow.sqlite3'}"
+    store = open_store(url, tmp_path / "unused.sqlite3")
+    for n in range(3):
+        store.record(make_result(json_side({"n": 1}), json_side({"n": 2}), request_id=f"r{n}"))
+    store.flush()
+    store.close()
+    result = strangler("shadow", "reset", "products", "--store", url)
+    assert result.returncode == 0, result.stderr
+    assert "products: forgot 3 comparisons" in result.stdout and "--noise" in result.stdout
+    after = strangler("shadow", "report", "products", "--store", url, "--json")
+    assert after.returncode == 2 and json.loads(after.stdout)["routes"] == []
+
+    unusable = strangler("shadow", "reset", "products", "--store", "mysql://nowhere/x")
+    assert unusable.returncode == 2 and "cannot write the store" in unusable.stderr

@@ -308,3 +308,28 @@ def test_a_restarted_mirror_starts_from_the_noise_in_the_store(
     asyncio.run(one_copy())
     (route,) = make_store().snapshot().routes
     assert (route.mismatched, route.noise_only) == (1, 1)
+
+
+def test_a_running_mirror_takes_the_noise_of_other_replicas_and_forgets_a_reset(
+    upstream: FakeUpstreamProcess, make_store: StoreFactory
+) -> None:
+    async def scenario() -> None:
+        store = make_store(flush_interval=0.01, noise_refresh=0.05)
+        client = UpstreamClient()
+        mirror = Mirror(client, store, ShadowMetrics())
+        job = _job(ShadowSpec(noise_sample=0, recheck_delay=-1), upstream.url, 0)
+        assert mirror.offer(job)  # the first copy starts the store (and its refreshes)
+        await mirror.drain(timeout=10)
+        assert mirror.noise.noise("lane") == frozenset()
+
+        other = make_store()  # another replica learns that `now` is noise
+        for _ in range(3):
+            other.record_noise(NoiseSample("lane", ("$.now",), time.time()))
+        other.flush()
+        wait_until(lambda: mirror.noise.noise("lane") == {"$.now"}, what="the noise taken")
+        other.reset("lane", noise=True)
+        wait_until(lambda: mirror.noise.noise("lane") == frozenset(), what="the noise forgotten")
+        await client.close()
+        store.close()
+
+    asyncio.run(scenario())

@@ -53,12 +53,15 @@ def test_stable_pairs_and_failed_calls_teach_nothing() -> None:
     assert learner.noise("r") == frozenset() and learner.samples("r") == 2
 
 
-def test_counts_loaded_from_the_store_add_up() -> None:
+def test_counts_from_the_store_replace_what_was_counted() -> None:
     learner = NoiseLearner(min_count=5)
-    learner.load("r", {"$.u": 4, "$.v": 1})
+    learner.replace({"r": {"$.u": 4, "$.v": 1}})
     assert learner.noise("r") == frozenset()
     learner.observe("r", json_side({"u": 1}), json_side({"u": 2}), CompareRules())
     assert learner.noise("r") == frozenset({"$.u"})
+    learner.replace({"other": {"$.w": 5}})  # r's noise was forgotten in the store
+    assert learner.noise("r") == frozenset() and learner.counts("r") == {}
+    assert learner.noise("other") == frozenset({"$.w"})
 
 
 MISMATCH = Comparison(Verdict.MISMATCH, (Difference("$.stock", "value", 3, 2),))

@@ -244,3 +244,22 @@ def test_replicas_writing_routes_in_opposite_orders_never_deadlock(
     finally:
         seed.close()
         store.close()
+
+
+def test_reset_forgets_one_routes_evidence_and_keeps_its_noise(make_store: StoreFactory) -> None:
+    store = make_store()
+    for n in range(3):
+        store.record(mismatch(n, route="fixed"))
+    store.record(mismatch(9, route="other"))
+    store.record_noise(NoiseSample("fixed", ("$.updated_at",), T0))
+    store.flush()
+    assert make_store().reset("fixed") == 3
+    snap = store.snapshot()
+    assert [r.route for r in snap.routes] == ["other"]
+    assert {f.route for f in snap.fields} == {"other"} and {e.route for e in snap.examples} == {
+        "other"
+    }
+    assert {row[0] for row in snap.latency} == {"other"}
+    assert store.noise_counts() == {"fixed": {"$.updated_at": 1}}  # kept: the monolith's
+    assert store.reset("fixed", noise=True) == 0
+    assert store.noise_counts() == {}

@@ -1,7 +1,7 @@
 """Circuit breaker per upstream, as Hystrix / resilience4j users know it.
 
     CLOSED ──(failure rate ≥ threshold in the last `window` calls, ≥ `minimum_calls`)──▶ OPEN
-    OPEN ──(after `open_for` seconds)──▶ HALF_OPEN
+    OPEN ──(`open_for` seconds, or a health check found an instance healthy)──▶ HALF_OPEN
     HALF_OPEN ──(`half_open_calls` trial calls all succeed)──▶ CLOSED
     HALF_OPEN ──(any trial call fails)──▶ OPEN
 
@@ -64,6 +64,13 @@ class CircuitBreaker:
             self._failed = 0
         if self.on_change is not None:
             self.on_change(old, state)
+
+    def health_passed(self) -> None:
+        """An active health check found an instance healthy: an open breaker lets its trial
+        calls through now, not at the end of ``open_for`` (a monolith back after a two-second
+        restart is not refused for another half minute)."""
+        if self.state is BreakerState.OPEN:
+            self._move(BreakerState.HALF_OPEN)
 
     def allow(self) -> bool:
         """May a request go to the upstream now? (A True in HALF_OPEN takes a trial slot.)"""

@@ -2,6 +2,8 @@
 ``interval`` seconds; ``unhealthy_threshold`` failed checks in a row take it out of the pool,
 ``healthy_threshold`` passing checks in a row bring it back. A check passes on a 2xx answer
 within ``timeout``. The set of checked upstreams follows the active table across reloads.
+``on_healthy(upstream)`` is called after each passing check of a healthy instance (the proxy
+lets an open circuit breaker try the upstream again then).
 
     checker = HealthChecker(session, lambda: [(name, pool, spec), ...])
     checker.start()
@@ -45,9 +47,11 @@ class HealthChecker:
         *,
         clock: Callable[[], float] = time.monotonic,
         tick: float = 0.1,
+        on_healthy: Callable[[str], None] | None = None,
     ) -> None:
         self.session = session
         self.targets = targets
+        self.on_healthy = on_healthy  # told the upstream's name after a check of a healthy one
         self.clock = clock
         self.tick = tick
         self._tracks: dict[tuple[str, str], _Track] = {}
@@ -73,6 +77,8 @@ class HealthChecker:
             if not inst.healthy and track.passes >= spec.healthy_threshold:
                 inst.healthy = True
                 log.info("%s %s is healthy again", upstream, inst.url)
+            if inst.healthy and self.on_healthy is not None:
+                self.on_healthy(upstream)
         else:
             track.fails, track.passes = track.fails + 1, 0
             if inst.healthy and track.fails >= spec.unhealthy_threshold:

@@ -138,7 +138,9 @@ class ProxyServer:
                 finished=self.reloaded,
             )
             self.reloader.start()
-        self.health = HealthChecker(self._session, self._health_targets)
+        self.health = HealthChecker(
+            self._session, self._health_targets, on_healthy=self._upstream_healthy
+        )
         self.health.start()
         token = os.environ.get(self.table.settings.registry_token_env) or None
         self.registry = ServiceRegistry(self.holder.runtimes, token)
@@ -182,6 +184,11 @@ class ProxyServer:
             for name, up in active.table.upstreams.items()
             if up.health is not None
         ]
+
+    def _upstream_healthy(self, name: str) -> None:
+        runtime = self.holder.active.balancers.get(name)
+        if runtime is not None:
+            runtime.breaker.health_passed()
 
     async def stop(self) -> None:
         if self.registry is not None:

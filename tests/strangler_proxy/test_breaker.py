@@ -91,3 +91,21 @@ def test_half_open_reopens_on_a_failed_trial() -> None:
     assert b.state is BreakerState.OPEN
     assert not b.allow()
     assert b.transitions == 3
+
+
+def test_a_passing_health_check_lets_the_trials_through_before_open_for() -> None:
+    b, clock, changes = breaker(minimum_calls=2, window=2, open_for=30, half_open_calls=1)
+    b.health_passed()  # closed: nothing to do
+    assert b.state is BreakerState.CLOSED
+    for _ in range(2):
+        b.allow()
+        b.record(False)
+    assert not b.allow()
+    clock.now += 1
+    b.health_passed()
+    assert b.state is BreakerState.HALF_OPEN and b.allow()
+    b.health_passed()  # half open: its trials decide
+    assert not b.allow()
+    b.record(True)
+    assert b.state is BreakerState.CLOSED
+    assert changes == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]

@@ -132,6 +132,43 @@ def test_breaker_opens_falls_back_and_closes_after_recovery(
             assert 'strangler_fallbacks_total{route="flaky",reason="circuit_open"}' in metrics
 
 
+def test_an_open_breaker_tries_again_when_the_health_check_passes(
+    tmp_path: Path, legacy: FakeUpstreamProcess
+) -> None:
+    # the only instance of the monolith stalls and fails its health checks (a restart); the
+    # breaker opens for 30 s, but the proxy serves again as soon as the monolith is healthy
+    with FakeUpstreamProcess("mono") as mono:
+        text = table_yaml(
+            {
+                "legacy": {
+                    "instances": [mono.url],
+                    "timeouts": {"connect": 1, "response": 0.3},
+                    "health": {"path": "/healthz", "interval": 0.2, "healthy_threshold": 1},
+                    "breaker": {"window": 4, "minimum_calls": 4, "open_for": 30},
+                },
+            },
+            [],
+        )
+        with ProxyProcess.from_yaml(text, tmp_path) as proxy, httpx.Client(timeout=10) as client:
+            assert client.get(proxy.url + "/x").status_code == 200
+            client.get(mono.url + "/__control/health?ok=0")
+            client.get(mono.url + "/__control/delay?seconds=3")
+            statuses = [client.get(proxy.url + "/x").status_code for _ in range(3)]
+            assert statuses == [504] * 3
+            assert upstreams(proxy)["legacy"]["breaker"] == "open"
+            r = client.get(proxy.url + "/x")
+            assert r.status_code == 503 and r.headers["x-strangler-error"] == "circuit_open"
+            client.get(mono.url + "/__control/delay?seconds=0")
+            client.get(mono.url + "/__control/health?ok=1")
+            wait_until(  # a health interval, then a trial request: well within open_for
+                lambda: client.get(proxy.url + "/x").status_code == 200,
+                timeout=10,
+                what="the proxy to serve again",
+            )
+            assert [client.get(proxy.url + "/x").status_code for _ in range(2)] == [200, 200]
+            assert upstreams(proxy)["legacy"]["breaker"] == "closed"  # 3 trials passed
+
+
 def test_health_checks_take_an_instance_out_and_back(
     tmp_path: Path, legacy: FakeUpstreamProcess
 ) -> None:

@@ -8,10 +8,11 @@ in every transaction, so two replicas' batches never wait on each other in a cir
 deadlock, which PostgreSQL ends by failing one of them). The examples of fields a batch does
 not touch expire in a transaction of their own, which waits for nobody::
 
+    now = clock()
     with db.transaction():
-        apply_batch(db, Batch.fold(items, max_body=16384), now=clock(), examples=policy)
-    with db.transaction():
-        expire_examples(db, clock() - policy.ttl)
+        apply_batch(db, Batch.fold(items, max_body=16384), now=now, examples=policy)
+    with db.transaction():  # (the store: once a minute)
+        expire_examples(db, now - policy.ttl)
 """
 
 from __future__ import annotations
@@ -170,7 +171,10 @@ def _apply_examples(db: Driver, batch: Batch, now: float, policy: ExamplePolicy)
         )
 
 
-# a route's rows, in the order apply_batch takes them (so a reset and a batch wait, never cross)
+# a route's rows, table by table in the order apply_batch takes them; within a table rows are
+# deleted in scan order, which is safe because both begin with the route's shadow_routes row (a
+# batch with results or noise of the route upserts it first, Batch._route; one with only drops
+# of it touches no other row of it): whoever holds that row has the route until it commits
 _EVIDENCE = (
     "shadow_routes",
     "shadow_fields",

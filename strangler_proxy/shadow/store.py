@@ -8,7 +8,9 @@ route in ``dropped_by_route``, and ``ShadowMetrics.dropped`` when metrics are gi
 background thread wakes every ``flush_interval`` seconds (not per result: waking it for each
 one would cost the event loop's thread a switch of the GIL per request), takes the counts and
 what is queued in batches of up to ``batch_size``, redacts, and applies each batch in one
-transaction. A failed batch is logged and counted (``write_errors``), never raised::
+transaction (expired examples of the other fields go once a minute, in one of their own that
+skips rows another writer holds). A failed batch is logged and counted (``write_errors``),
+never raised::
 
     store = open_store(None, Path("var/shadow.sqlite3"))   # or "postgresql://…"
     store.start()
@@ -44,6 +46,7 @@ from .metrics import ShadowMetrics
 __all__ = ["ShadowStore", "open_store"]
 
 log = logging.getLogger("strangler.shadow.store")
+EXPIRY_EVERY = 60.0  # seconds between two sweeps of the expired examples of every field
 Item = ShadowResult | NoiseSample
 
 
@@ -87,6 +90,7 @@ class ShadowStore:
         self.dropped_by_route: dict[str, int] = {}
         self.written = 0
         self.write_errors = 0
+        self._expired_at = float("-inf")  # (the store's clock)
         # the writer hands the stored noise counts to this every noise_refresh seconds
         self.on_noise: Callable[[dict[str, dict[str, int]]], None] | None = None
         self.noise_refresh = noise_refresh
@@ -201,14 +205,28 @@ class ShadowStore:
                 now = self._clock()
                 with db.transaction():
                     apply_batch(db, batch, now, self._examples)
-                with db.transaction():
-                    expire_examples(db, now - self.example_ttl)
         except Exception:
             self.write_errors += 1
             log.exception("shadow store: a batch of %d results was lost", total)
             return 0
         self.written += total
+        self._expire(now)
         return total
+
+    def _expire(self, now: float) -> None:
+        """Delete the expired examples of every field, once a minute at most, in a transaction
+        of its own (a batch deletes those of the fields it writes itself). Reads never show an
+        expired example, so a failure here loses nothing: the next sweep takes them."""
+        if now - self._expired_at < EXPIRY_EVERY:
+            return
+        self._expired_at = now
+        try:
+            with self._lock:
+                db = self._connect()
+                with db.transaction():
+                    expire_examples(db, now - self.example_ttl)
+        except Exception:
+            log.exception("shadow store: deleting expired examples failed (tried again later)")
 
     def snapshot(self, route: str | None = None) -> Snapshot:
         """Everything stored (for ``route``, or all routes); empty if there is no store yet."""

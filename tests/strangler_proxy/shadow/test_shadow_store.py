@@ -263,3 +263,28 @@ def test_reset_forgets_one_routes_evidence_and_keeps_its_noise(make_store: Store
     assert store.noise_counts() == {"fixed": {"$.updated_at": 1}}  # kept: the monolith's
     assert store.reset("fixed", noise=True) == 0
     assert store.noise_counts() == {}
+
+
+def test_expiry_skips_the_rows_another_writer_holds(pg_url: str, tmp_path: Path) -> None:
+    """The sweep of expired examples never waits for another replica's transaction: what one
+    holds is left to the next sweep (PostgreSQL; a SQLite writer holds the whole file)."""
+    _clean_pg(pg_url)
+    clock = FakeClock()
+    store = open_store(pg_url, tmp_path / "unused.sqlite3", clock=clock, example_ttl=3600)
+    for route in ("held", "free"):
+        store.record(mismatch(0, route=route))
+    store.flush()
+    clock.now += 3601
+    other = psycopg.connect(pg_url)  # a replica in the middle of a transaction
+    other.execute("SELECT 1 FROM shadow_examples WHERE route = 'held' FOR UPDATE")
+    try:
+        store.record(mismatch(1, route="new"))
+        writer = threading.Thread(target=store.flush)
+        writer.start()
+        writer.join(10)
+        assert not writer.is_alive(), "the writer waited for the other transaction"
+        counts = {r: _example_count(store, r) for r in ("held", "free", "new")}
+        assert counts == {"held": 1, "free": 0, "new": 1}
+    finally:
+        other.close()
+        store.close()

@@ -220,7 +220,7 @@ class Proxy:
         """The headers for the upstream, and the trace id of this request."""
         raw = request.raw_headers
         drop = HOP_BY_HOP
-        conn = request.headers.get("Connection")
+        conn = ",".join(request.headers.getall("Connection", ()))
         if conn:
             drop = drop | {t.strip().lower() for t in conn.split(",")}
         trusted = _trusted(client, settings)

@@ -74,7 +74,7 @@ def relayed_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> C
     """An upstream's response headers as the proxy relays them (order and repeats kept): less
     the hop-by-hop ones (also those ``Connection`` names) and the proxy's decision headers."""
     out: CIMultiDict[str] = CIMultiDict(headers)
-    conn = out.get("Connection")
+    conn = ",".join(out.getall("Connection", ()))  # (every Connection line names some)
     for name in HOP_BY_HOP:
         if name in out:
             del out[name]

@@ -28,6 +28,18 @@ __all__ = ["NEVER_COMPARED", "CompareRules", "Matcher", "Tolerance", "as_decimal
 
 # differ on every response by nature: comparing them would only produce noise
 NEVER_COMPARED = frozenset({"date", "server"})
+# say how one connection carried the answer, not what it says (the proxy does not relay them)
+PER_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 _KEYS = ("headers", "ignore", "tolerance", "unordered", "matchers", "redact")
 
 
@@ -165,6 +177,10 @@ class CompareRules:
         for name in lowered:
             if name in NEVER_COMPARED:
                 raise ValueError(f"headers: {name!r} differs on every response; never compared")
+            if name in PER_HOP:
+                raise ValueError(
+                    f"headers: {name!r} describes one connection, not the answer; never compared"
+                )
         setattr_ = object.__setattr__
         setattr_(self, "headers", lowered)
         setattr_(self, "_ignore", tuple(_compile(f"ignore.{p}", p) for p in self.ignore))

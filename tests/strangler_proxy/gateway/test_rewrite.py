@@ -640,3 +640,60 @@ def test_rewrite_links_size_limit() -> None:
 )
 def test_is_json_content_type(value: str | None, expected: bool) -> None:
     assert is_json_content_type(value) is expected
+
+
+# -- relayed_headers and publisher (what the client gets of a service's answer) ---------------
+def test_relayed_headers_drop_the_hop_and_what_every_connection_line_names() -> None:
+    from strangler_proxy.gateway.edge import relayed_headers
+
+    got = relayed_headers(
+        [
+            ("Content-Type", "application/json"),
+            ("Connection", "keep-alive, X-One"),
+            ("Connection", "X-Two"),
+            ("X-One", "1"),
+            ("X-Two", "2"),
+            ("Keep-Alive", "timeout=5"),
+            ("Transfer-Encoding", "chunked"),
+            ("X-Strangler-Route", "forged"),
+            ("Set-Cookie", "a=1"),
+            ("Set-Cookie", "b=2"),
+        ]
+    )
+    assert list(got.items()) == [
+        ("Content-Type", "application/json"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+    ]
+
+
+def _publish(
+    method: str, headers: tuple[tuple[str, str], ...], body: bytes
+) -> tuple[dict[str, str], bytes]:
+    from types import SimpleNamespace
+
+    from strangler_proxy.gateway.edge import publisher
+
+    request = SimpleNamespace(
+        method=method, secure=False, host="shop.example", headers=CIMultiDict()
+    )
+    runtime = SimpleNamespace(pool=SimpleNamespace(instances=[SimpleNamespace(url=BASES[0])]))
+    spec = RewriteSpec(path=REPLACE)
+    published, body = publisher(spec, runtime, request, False)(headers, body)  # stand-ins
+    return dict(published), body
+
+
+def test_publisher_gives_a_services_answer_as_the_client_would_get_it() -> None:
+    page = json.dumps({"next": f"{BASES[0]}/catalog/v2/?page=2", "results": []}).encode()
+    sent = (
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(page))),
+        ("Connection", "keep-alive"),
+        ("Location", f"{BASES[0]}/catalog/v2/7/"),
+    )
+    headers, body = _publish("GET", sent, page)
+    assert json.loads(body)["next"] == "http://shop.example/api/catalog/?page=2"
+    assert headers["Location"] == "http://shop.example/api/catalog/7/"
+    assert headers["Content-Length"] == str(len(body)) and "Connection" not in headers
+    headers, body = _publish("HEAD", sent, b"")
+    assert "Content-Length" not in headers  # the GET's body may differ in length, as relayed

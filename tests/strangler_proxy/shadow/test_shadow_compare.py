@@ -240,6 +240,9 @@ def test_headers_compared_case_insensitively_and_only_those_configured() -> None
 def test_date_and_server_are_never_compared() -> None:
     with pytest.raises(ValueError, match=r"^headers: 'date'"):
         CompareRules.from_config({"headers": ["content-type", "Date"]})
+    # nor what one connection carried the answer with: the two sides' differ by their hop
+    with pytest.raises(ValueError, match=r"^headers: 'transfer-encoding' describes one conn"):
+        CompareRules.from_config({"headers": ["Transfer-Encoding"]})
     a = Captured(200, (("Date", "Mon"), ("Server", "gunicorn")), b"", 0)
     b = Captured(200, (("Date", "Tue"), ("Server", "werkzeug")), b"", 0)
     assert compare(a, b, CompareRules()).verdict is Verdict.MATCH

@@ -101,6 +101,17 @@ async def _read_upto(content: aiohttp.StreamReader, size: int) -> bytes:
     return b"".join(parts)
 
 
+async def _decoded(body: bytes, coding: str, limit: int) -> bytes:
+    """:func:`decoded_body`; a large body in a worker thread, so that inflating a megabyte
+    does not hold up the event loop (and the clients it serves) for milliseconds."""
+    if len(body) <= _INLINE_DECODE:
+        return decoded_body(body, coding, limit)
+    return await asyncio.to_thread(decoded_body, body, coding, limit)
+
+
+_INLINE_DECODE = 16 * 1024  # compressed bytes decoded on the loop itself (well under 1 ms)
+
+
 class _RouteLane:
     """The concurrency cap and bounded queue of one route: at most ``max_concurrency`` tasks,
     each taking the next waiting copy when its exchange is done (no task, no lock per copy)."""
@@ -241,7 +252,7 @@ class Mirror:
                 body = await _read_upto(resp.content, limit + 1)
                 coding = resp.headers.get("Content-Encoding")
                 if coding is not None and len(body) <= limit:  # compared as sent, decoded
-                    body = decoded_body(body, coding, limit)
+                    body = await _decoded(body, coding, limit)
                 headers_got = decoded_headers(resp.raw_headers)
                 if job.publish is not None and copy is job.service_is_copy and len(body) <= limit:
                     headers_got, body = job.publish(headers_got, body)  # (links may grow it)
@@ -265,7 +276,7 @@ class Mirror:
         spec = job.spec
         rules = spec.compare
         if job.primary_coding is not None:  # compared decoded, as the copy's answer is
-            body = decoded_body(job.primary.body, job.primary_coding, spec.max_body_bytes)
+            body = await _decoded(job.primary.body, job.primary_coding, spec.max_body_bytes)
             if len(body) > spec.max_body_bytes:
                 self.count_dropped(route)  # over the cap once decoded: not compared
                 return

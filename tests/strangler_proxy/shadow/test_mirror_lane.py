@@ -219,6 +219,26 @@ def test_a_compressed_answer_is_compared_decoded(
     assert (metrics.value("matched", "lane"), metrics.value("mismatched", "lane")) == (1, 0)
 
 
+def test_a_large_compressed_answer_is_decoded_off_the_loop_and_compared(
+    upstream: FakeUpstreamProcess, tmp_path: Path
+) -> None:
+    """The monolith's answer as sent: 200,000 bytes gzip-coded without compression (over the
+    size decoded on the loop itself, so a worker thread inflates it); the service's the same
+    bytes plain: a match. A byte changed: a mismatch."""
+    body = b"x" * 200_000
+    results = []
+    for primary_body in (body, body[:-1] + b"y"):
+        job = _job(ShadowSpec(noise_sample=0, recheck_delay=-1), upstream.url, 0)
+        job.target = "/bytes?size=200000"
+        sent = gzip.compress(primary_body, compresslevel=0)
+        assert len(sent) > 16 * 1024
+        job.primary = Captured(200, (("Content-Type", "application/octet-stream"),), sent, 0.01)
+        job.primary_coding = "gzip"
+        metrics = _mirror_run(tmp_path, job)
+        results.append((metrics.value("matched", "lane"), metrics.value("mismatched", "lane")))
+    assert results == [(1, 0), (0, 1)]
+
+
 def test_a_decoded_body_stops_past_its_limit() -> None:
     """A small compressed body cannot fill the memory: decoding stops one byte past the cap."""
     from strangler_proxy.shadow import decoded_body

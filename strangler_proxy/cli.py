@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO
 
 import yaml
@@ -309,36 +309,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("shadow", help="shadow traffic evidence")
     shadow = p.add_subparsers(dest="shadow_command", metavar="SUBCOMMAND", required=True)
-    p = shadow.add_parser(
-        "report",
-        help="per route: compared, match rate, noise, top differing fields, latency; verdict",
-        epilog="Exit codes: 0 pass, 1 fail, 2 not enough data.",
-    )
-    add_report_arguments(p)
-    p.set_defaults(func=run_report)
-    p = shadow.add_parser(
-        "reset",
-        help="forget a route's comparisons (after fixing the service: the report judges anew)",
-        epilog="Exit codes: 0 forgotten (also when nothing was stored), 2 store unusable.",
-    )
-    add_reset_arguments(p)
-    p.set_defaults(func=run_reset)
-    p = shadow.add_parser(
-        "export",
-        help="a route's stored mismatches as a mitmproxy flow file (open it with mitmweb)",
-        epilog="Exit codes: 0 written (also when the route has no mismatch: 0 flows), 2 store or "
-        "output file unusable.",
-    )
-    add_export_arguments(p)
-    p.set_defaults(func=run_export)
-    p = shadow.add_parser(
-        "replay",
-        help="replay recorded mitmproxy flows of a route against monolith and service; compare",
-        epilog="Exit codes: 0 every response matched, 1 a mismatch or a side failed, 2 usage "
-        "error (unreadable flow file or table, unknown route, nothing to replay).",
-    )
-    add_replay_arguments(p, DEFAULT_CONFIG)
-    p.set_defaults(func=run_replay)
+    Adder = Callable[[argparse.ArgumentParser], None]
+    shadow_commands: list[tuple[str, str, str, Adder, Callable[[argparse.Namespace], int]]] = [
+        (
+            "report",
+            "per route: compared, match rate, noise, top differing fields, latency; verdict",
+            "Exit codes: 0 pass, 1 fail, 2 not enough data.",
+            add_report_arguments,
+            run_report,
+        ),
+        (
+            "reset",
+            "forget a route's comparisons (after fixing the service: the report judges anew)",
+            "Exit codes: 0 forgotten (also when nothing was stored), 2 store unusable.",
+            add_reset_arguments,
+            run_reset,
+        ),
+        (
+            "export",
+            "a route's stored mismatches as a mitmproxy flow file (open it with mitmweb)",
+            "Exit codes: 0 written (also when the route has no mismatch: 0 flows), 2 store or "
+            "output file unusable.",
+            add_export_arguments,
+            run_export,
+        ),
+        (
+            "replay",
+            "replay recorded mitmproxy flows of a route against monolith and service; compare",
+            "Exit codes: 0 every response matched, 1 a mismatch or a side failed, 2 usage "
+            "error (unreadable flow file or table, unknown route, nothing to replay).",
+            lambda parser: add_replay_arguments(parser, DEFAULT_CONFIG),
+            run_replay,
+        ),
+    ]
+    for name, help_text, epilog, add_arguments, run in shadow_commands:
+        p = shadow.add_parser(name, help=help_text, epilog=epilog)
+        add_arguments(p)
+        p.set_defaults(func=run)
 
     p = sub.add_parser("loadtest", help="load tests that judge a migration step")
     loadtest = p.add_subparsers(dest="loadtest_command", metavar="SUBCOMMAND", required=True)

@@ -210,44 +210,38 @@ def test_the_serving_side_is_asked_again_in_its_own_layout(shadow_proxy: ProxyPr
     assert rewritten["mismatched"] == 6 and rewritten["verdict"] == "fail" and code == 1
 
 
-def test_the_copys_answer_is_compared_as_the_client_would_get_it(
-    shadow_proxy: ProxyProcess,
+@pytest.mark.parametrize(
+    ("route", "prefix", "served_by", "pages"),
+    [
+        # shadow: the service names its next page, and where it redirects, in its own layout
+        # (/svc/...); served to a client, the proxy would make those public (/api/pages/...),
+        # as the monolith's already are
+        ("paged", "/api/pages/", "legacy", (1, 2, 3)),
+        # after the cutover the service serves (its links made public for the client) and is
+        # asked again for the noise samples: asked again, its links must be made public too,
+        # or they differ from the first answer every time and are learned as noise (hiding
+        # every difference in them); its redirect too (the client got a public Location)
+        ("paged-extracted", "/api/xpages/", "catalog", (1, 2, 3, 1, 2, 3)),
+    ],
+)
+def test_the_services_answers_are_compared_as_the_client_gets_them(
+    shadow_proxy: ProxyProcess, route: str, prefix: str, served_by: str, pages: tuple[int, ...]
 ) -> None:
-    # the service names its next page, and where it redirects, in its own layout (/svc/...);
-    # served to a client, the proxy would make those public (/api/pages/...), as the
-    # monolith's already are
     with httpx.Client(base_url=shadow_proxy.url) as client:
-        for n in (1, 2, 3):
-            r = client.get(f"/api/pages/page?page={n}&host=1")
-            assert r.status_code == 200 and r.headers["x-upstream-name"] == "legacy"
-        assert r.json()["previous"] == f"{shadow_proxy.url}/api/pages/page?page=2"
-        r = client.get("/api/pages/absolute-redirect?host=1")
-        assert r.headers["location"] == f"{shadow_proxy.url}/api/pages/echo/target"
-    wait_until(lambda: compared(shadow_proxy, "paged") >= 4, what="4 comparisons stored")
-    code, data = report(store_path(shadow_proxy), "paged", "--min-samples", "4")
-    paged = route_report(data, "paged")
-    assert (paged["matched"], paged["mismatched"], code) == (4, 0, 0), paged
-
-
-def test_after_the_cutover_the_service_is_compared_as_the_client_gets_it(
-    shadow_proxy: ProxyProcess,
-) -> None:
-    # the service serves (its links made public for the client) and is asked again for the
-    # noise samples: asked again, its links must be made public too, or they differ from the
-    # first answer every time and are learned as noise (hiding every difference in them)
-    # (its redirect too: the client got a public Location, which is what is compared)
-    with httpx.Client(base_url=shadow_proxy.url) as client:
-        for n in (1, 2, 3, 1, 2, 3):
-            r = client.get(f"/api/xpages/page?page={n}&host=1")
-            assert r.status_code == 200 and r.headers["x-upstream-name"] == "catalog"
-        assert r.json()["previous"] == f"{shadow_proxy.url}/api/xpages/page?page=2"
-        r = client.get("/api/xpages/absolute-redirect?host=1")
-        assert r.headers["location"] == f"{shadow_proxy.url}/api/xpages/echo/target"
-    wait_until(lambda: compared(shadow_proxy, "paged-extracted") >= 7, what="7 comparisons")
-    code, data = report(store_path(shadow_proxy), "paged-extracted", "--min-samples", "7")
-    paged = route_report(data, "paged-extracted")
-    assert paged["noise_fields"] == [] and paged["noise_samples"] == 7, paged
-    assert (paged["matched"], paged["mismatched"], code) == (7, 0, 0), paged
+        for n in pages:
+            r = client.get(f"{prefix}page?page={n}&host=1")
+            assert r.status_code == 200 and r.headers["x-upstream-name"] == served_by
+        assert r.json()["previous"] == f"{shadow_proxy.url}{prefix}page?page=2"
+        r = client.get(f"{prefix}absolute-redirect?host=1")
+        assert r.headers["location"] == f"{shadow_proxy.url}{prefix}echo/target"
+    n = len(pages) + 1
+    wait_until(lambda: compared(shadow_proxy, route) >= n, what=f"{n} comparisons stored")
+    code, data = report(store_path(shadow_proxy), route, "--min-samples", str(n))
+    paged = route_report(data, route)
+    assert paged["noise_fields"] == [], paged
+    assert (paged["matched"], paged["mismatched"], code) == (n, 0, 0), paged
+    if route == "paged-extracted":  # every answer was asked again: none learned as noise
+        assert paged["noise_samples"] == n, paged
 
 
 def test_compressed_answers_reach_the_client_as_sent_and_are_compared_decoded(
@@ -304,16 +298,26 @@ def test_the_sides_latencies_are_measured_alike(shadow_proxy: ProxyProcess) -> N
     assert shadow["p50"] is not None and shadow["p50"] < 0.5, shadow
 
 
+def _raw_get(proxy: ProxyProcess, target: str, until: bytes | None = None) -> tuple[bytes, int]:
+    """``GET target`` on a connection of its own, read until ``until`` came (then the client
+    leaves) or until the proxy closes it; what came, and the client's port."""
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        received = b""
+        while until is None or until not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received, sock.getsockname()[1]
+
+
 def test_a_copy_whose_answer_broke_off_is_counted_as_dropped(
     shadow_proxy: ProxyProcess, legacy: FakeUpstreamProcess
 ) -> None:
     # the first chunk comes, the rest waits for a release that comes after the idle timeout:
     # the client's connection is cut, and the copy has no whole answer to be compared with
-    with socket.create_connection(("127.0.0.1", shadow_proxy.port), timeout=10) as sock:
-        sock.sendall(b"GET /api/stall/gated?key=stall-copy HTTP/1.1\r\nHost: x\r\n\r\n")
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
+    received, _ = _raw_get(shadow_proxy, "/api/stall/gated?key=stall-copy")
     httpx.get(legacy.url + "/release?key=stall-copy")
     assert received.startswith(b"HTTP/1.1 200") and b"first" in received
     wait_until(
@@ -339,12 +343,7 @@ def test_a_copy_whose_client_left_is_counted_as_dropped(
     # the client reads the first chunk and leaves; the rest of the monolith's answer comes
     # after the proxy has closed that connection: it reaches nobody, and the copy has no
     # whole answer to be compared with
-    with socket.create_connection(("127.0.0.1", shadow_proxy.port), timeout=10) as sock:
-        sock.sendall(b"GET /api/leave/gated?key=leave HTTP/1.1\r\nHost: x\r\n\r\n")
-        received = b""
-        while b"first" not in received:
-            received += sock.recv(65536)
-        client_port = sock.getsockname()[1]
+    _, client_port = _raw_get(shadow_proxy, "/api/leave/gated?key=leave", until=b"first")
     wait_until(
         lambda: not _proxy_side_open(shadow_proxy.port, client_port),
         what="the proxy to close its end of the client's connection",

@@ -1,7 +1,7 @@
 """Circuit breaker per upstream, as Hystrix / resilience4j users know it.
 
     CLOSED ──(failure rate ≥ threshold in the last `window` calls, ≥ `minimum_calls`)──▶ OPEN
-    OPEN ──(`open_for` seconds, or a health check found an instance healthy)──▶ HALF_OPEN
+    OPEN ──(`open_for` seconds, or an instance's health check passes again)──▶ HALF_OPEN
     HALF_OPEN ──(`half_open_calls` trial calls all succeed)──▶ CLOSED
     HALF_OPEN ──(any trial call fails)──▶ OPEN
 
@@ -66,9 +66,9 @@ class CircuitBreaker:
             self.on_change(old, state)
 
     def health_passed(self) -> None:
-        """An active health check found an instance healthy: an open breaker lets its trial
-        calls through now, not at the end of ``open_for`` (a monolith back after a two-second
-        restart is not refused for another half minute)."""
+        """An active health check found an instance healthy again after failed checks: an open
+        breaker lets its trial calls through now, not at the end of ``open_for`` (a monolith
+        back after a two-second restart is not refused for another half minute)."""
         if self.state is BreakerState.OPEN:
             self._move(BreakerState.HALF_OPEN)
 

@@ -2,8 +2,9 @@
 ``interval`` seconds; ``unhealthy_threshold`` failed checks in a row take it out of the pool,
 ``healthy_threshold`` passing checks in a row bring it back. A check passes on a 2xx answer
 within ``timeout``. The set of checked upstreams follows the active table across reloads.
-``on_healthy(upstream)`` is called after each passing check of a healthy instance (the proxy
-lets an open circuit breaker try the upstream again then).
+``on_healthy(upstream)`` is called when an instance recovers: it is healthy again, or it passes
+after failed checks (the proxy lets an open circuit breaker try the upstream again then; a
+check that passed all along says nothing about the requests that opened the breaker).
 
     checker = HealthChecker(session, lambda: [(name, pool, spec), ...])
     checker.start()
@@ -73,11 +74,15 @@ class HealthChecker:
         self.checks += 1
         track = self._tracks.setdefault((upstream, inst.url), _Track())
         if ok:
+            failing = track.fails > 0  # (a failed check since the last pass)
             track.passes, track.fails = track.passes + 1, 0
+            recovered = False
             if not inst.healthy and track.passes >= spec.healthy_threshold:
-                inst.healthy = True
+                inst.healthy = recovered = True
                 log.info("%s %s is healthy again", upstream, inst.url)
-            if inst.healthy and self.on_healthy is not None:
+            elif inst.healthy and failing:
+                recovered = True  # it failed a check or more, not enough to be taken out
+            if recovered and self.on_healthy is not None:
                 self.on_healthy(upstream)
         else:
             track.fails, track.passes = track.fails + 1, 0

@@ -39,6 +39,7 @@ With ``--delay S`` every other answer waits S seconds first. Tests steer a runni
 
     /__control/delay?seconds=S   from now on, wait S seconds before answering
     /__control/health?ok=0|1     make /healthz answer 503 / 200
+    /__control/stats             {"health_checks": <requests for /healthz so far>}
 
 Every response carries ``X-Upstream-Name``. HEAD answers the GET's headers with no body.
 """
@@ -98,6 +99,7 @@ class FakeUpstream:
         self.waiting: set[str] = set()  # gated responses holding at their first chunk
         self.gates: dict[str, asyncio.Event] = {}
         self.calls = 0  # answers of /cacheable so far
+        self.health_checks = 0  # requests for /healthz so far
         self.address = ""  # host:port it listens on (for absolute links)
         self.dropped: set[str] = set()  # keys /drop-once has dropped
 
@@ -201,6 +203,10 @@ class FakeUpstream:
             simple(200, b'{"delay":%s}' % str(self.delay).encode())
             await writer.drain()
             return True
+        if path == "/__control/stats":
+            simple(200, json.dumps({"health_checks": self.health_checks}).encode())
+            await writer.drain()
+            return True
         if path == "/__control/health":
             self.healthy = q.get("ok", "1") == "1"
             simple(200, b"{}")
@@ -209,6 +215,7 @@ class FakeUpstream:
         if self.delay and path != "/healthz":
             await asyncio.sleep(self.delay)
         if path == "/healthz":
+            self.health_checks += 1
             if self.healthy:
                 simple(200, b'{"status":"ok"}')
             else:

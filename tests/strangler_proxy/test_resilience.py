@@ -169,6 +169,40 @@ def test_an_open_breaker_tries_again_when_the_health_check_passes(
             assert upstreams(proxy)["legacy"]["breaker"] == "closed"  # 3 trials passed
 
 
+def test_a_health_check_that_passed_all_along_does_not_shorten_open_for(
+    tmp_path: Path, legacy: FakeUpstreamProcess
+) -> None:
+    # the monolith's requests time out while its /healthz answers: the breaker that opened on
+    # the requests stays open; passing checks are no news of the requests getting better
+    with FakeUpstreamProcess("mono") as mono:
+        text = table_yaml(
+            {
+                "legacy": {
+                    "instances": [mono.url],
+                    "timeouts": {"connect": 1, "response": 0.3},
+                    "health": {"path": "/healthz", "interval": 0.2, "healthy_threshold": 1},
+                    "breaker": {"window": 4, "minimum_calls": 4, "open_for": 30},
+                },
+            },
+            [],
+        )
+        with ProxyProcess.from_yaml(text, tmp_path) as proxy, httpx.Client(timeout=10) as client:
+
+            def checks() -> int:
+                return int(client.get(mono.url + "/__control/stats").json()["health_checks"])
+
+            assert client.get(proxy.url + "/x").status_code == 200
+            client.get(mono.url + "/__control/delay?seconds=3")
+            assert [client.get(proxy.url + "/x").status_code for _ in range(3)] == [504] * 3
+            assert upstreams(proxy)["legacy"]["breaker"] == "open"
+            seen = checks()
+            wait_until(lambda: checks() >= seen + 3, what="three more passing health checks")
+            assert upstreams(proxy)["legacy"]["breaker"] == "open"
+            r = client.get(proxy.url + "/x")
+            assert r.status_code == 503 and r.headers["x-strangler-error"] == "circuit_open"
+            client.get(mono.url + "/__control/delay?seconds=0")
+
+
 def test_health_checks_take_an_instance_out_and_back(
     tmp_path: Path, legacy: FakeUpstreamProcess
 ) -> None:

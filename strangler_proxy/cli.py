@@ -321,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         (
             "reset",
             "forget a route's comparisons (after fixing the service: the report judges anew)",
-            "Exit codes: 0 forgotten (also when nothing was stored), 2 store unusable.",
+            "Exit codes: 0 forgotten, 2 nothing stored for the route, no store at that path, or "
+            "the store unusable.",
             add_reset_arguments,
             run_reset,
         ),

@@ -250,19 +250,11 @@ class Mirror:
             )
             try:
                 body = await _read_upto(resp.content, limit + 1)
-                coding = resp.headers.get("Content-Encoding")
-                if coding is not None and len(body) <= limit:  # compared as sent, decoded
-                    body = await _decoded(body, coding, limit)
-                headers_got = decoded_headers(resp.raw_headers)
-                if job.publish is not None and copy is job.service_is_copy and len(body) <= limit:
-                    headers_got, body = job.publish(headers_got, body)  # (links may grow it)
-                error = "body_too_large" if len(body) > limit else None
-                return Captured(
-                    status=resp.status,
-                    headers=headers_got,
-                    body=body[:limit],
-                    latency=time.perf_counter() - t0,
-                    error=error,
+                latency = time.perf_counter() - t0  # to the end of the body, as the primary's
+                status, raw, coding = (
+                    resp.status,
+                    resp.raw_headers,
+                    resp.headers.get("Content-Encoding"),
                 )
             finally:
                 resp.release()
@@ -270,6 +262,13 @@ class Mirror:
             return Captured(None, (), b"", time.perf_counter() - t0, "shadow_timeout")
         except (aiohttp.ClientError, OSError):
             return Captured(None, (), b"", time.perf_counter() - t0, "upstream_unavailable")
+        if coding is not None and len(body) <= limit:  # compared as sent, decoded
+            body = await _decoded(body, coding, limit)
+        headers_got = decoded_headers(raw)
+        if job.publish is not None and copy is job.service_is_copy and len(body) <= limit:
+            headers_got, body = job.publish(headers_got, body)  # (links may grow it)
+        error = "body_too_large" if len(body) > limit else None
+        return Captured(status, headers_got, body[:limit], latency, error)
 
     async def _exchange(self, job: ShadowJob, timeouts: Timeouts) -> None:
         route = job.route.name

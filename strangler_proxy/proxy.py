@@ -45,6 +45,7 @@ from ._exchange import (
     tee_body,
 )
 from ._front import Request, Response, http_date, json_response
+from ._hop import HOP_BY_HOP
 from .balancing import Instance
 from .errors import (
     CircuitOpen,
@@ -56,7 +57,6 @@ from .errors import (
 from .events import EventBus, RequestCompleted
 from .gateway import edge
 from .gateway.assertion import ASSERTION_HEADER
-from .gateway.edge import HOP_BY_HOP
 from .gateway.identity import ANONYMOUS, Caller, IdentityUnavailable, Refused, credentials_key
 from .gateway.runtime import Gateway, TableGateway, limit_key
 from .gateway.spec import Auth

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from multidict import CIMultiDict
 
 from .._front import Request, Response
+from .._hop import HOP_BY_HOP
 from ..upstreams import UpstreamRuntime
 from .cache import CachedResponse
 from .cachecontrol import Headers, not_modified, not_modified_headers, storable_ttl, vary_names
@@ -24,7 +25,6 @@ from .spec import CacheSpec, IdentitySettings, PathRewrite, RewriteSpec
 
 __all__ = [
     "DECISION_NAMES",
-    "HOP_BY_HOP",
     "cached",
     "has_links",
     "is_decision",
@@ -45,20 +45,6 @@ DECISION_NAMES = frozenset(
         "x-strangler-fallback",
         "x-strangler-error",
         "x-strangler-cache",
-    }
-)
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
     }
 )
 # what an answer of the proxy's own never copies from a stored or refused response

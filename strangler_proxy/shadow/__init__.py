@@ -24,7 +24,7 @@ API:
   matchers={}, redact=())``, ``CompareRules.from_config(mapping) -> CompareRules``
 * ``NoiseLearner(min_count=3, *, clock=time.time)``:
   ``.observe(route, first, second, rules) -> NoiseSample``, ``.noise(route) -> frozenset[str]``,
-  ``.counts(route)``, ``.load(route, counts)``
+  ``.counts(route)``, ``.replace(counts_by_route)`` (the store's, taken every few seconds)
 * ``open_store(url: str | None, path_default: Path, **options) -> ShadowStore``;
   ``.start()``, ``.record(result) -> bool``, ``.record_noise(sample) -> bool``, ``.flush()``,
   ``.close()``, ``.snapshot(route=None)``; ``.dropped``, ``.write_errors``

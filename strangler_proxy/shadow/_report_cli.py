@@ -114,6 +114,9 @@ def run_reset(args: argparse.Namespace) -> int:
             compared = store.reset(args.route, noise=args.noise)
         finally:
             store.close()
+    except (LookupError, FileNotFoundError) as err:  # a mistyped route or path: nothing done
+        print(f"strangler shadow reset: {err}", file=sys.stderr)
+        return 2
     except Exception as err:  # one boundary: a store we cannot write is a usage problem
         print(f"strangler shadow reset: cannot write the store: {err}", file=sys.stderr)
         return 2

@@ -22,24 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from .._hop import HOP_BY_HOP
 from ._paths import Pattern, Segment, compile_pattern
 
 __all__ = ["NEVER_COMPARED", "CompareRules", "Matcher", "Tolerance", "as_decimal"]
 
 # differ on every response by nature: comparing them would only produce noise
 NEVER_COMPARED = frozenset({"date", "server"})
-# say how one connection carried the answer, not what it says (the proxy does not relay them)
-PER_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 _KEYS = ("headers", "ignore", "tolerance", "unordered", "matchers", "redact")
 
 
@@ -177,7 +166,7 @@ class CompareRules:
         for name in lowered:
             if name in NEVER_COMPARED:
                 raise ValueError(f"headers: {name!r} differs on every response; never compared")
-            if name in PER_HOP:
+            if name in HOP_BY_HOP:  # how one connection carried it, not what it says
                 raise ValueError(
                     f"headers: {name!r} describes one connection, not the answer; never compared"
                 )

@@ -69,11 +69,13 @@ class NoiseLearner:
         runs' too, this learner's own once written): what it holds replaces what was counted
         here, so a route whose noise was forgotten in the store (``strangler shadow reset
         --noise``) is forgotten here too."""
-        with self._lock:
-            self._counts = {route: dict(fields) for route, fields in counts.items()}
-            self._noise = {}
-            for route in self._counts:
-                self._refresh(route)
+        fresh = {route: dict(fields) for route, fields in counts.items()}
+        noise = {
+            route: frozenset(f for f, n in fields.items() if n >= self.min_count)
+            for route, fields in fresh.items()
+        }
+        with self._lock:  # each swapped whole: noise() reads without the lock
+            self._counts, self._noise = fresh, noise
 
     def _add(self, route: str, fields: tuple[str, ...], samples: int) -> None:
         with self._lock:

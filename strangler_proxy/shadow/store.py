@@ -168,7 +168,7 @@ class ShadowStore:
                 self.flush()
                 if self.on_noise is not None and time.monotonic() - refreshed >= self.noise_refresh:
                     refreshed = time.monotonic()
-                    self.on_noise(self.noise_counts())
+                    self._refresh_noise(self.on_noise)
             except Exception:  # flush counts and logs its own failures; the writer lives on
                 log.exception("shadow store: the writer failed")
 
@@ -235,14 +235,36 @@ class ShadowStore:
         with self._lock:
             return read_snapshot(self._connect(), route, self._clock(), self.example_ttl)
 
+    def _refresh_noise(self, on_noise: Callable[[dict[str, dict[str, int]]], None]) -> None:
+        """Hand the stored noise counts, plus the samples still waiting to be written, to
+        ``on_noise``; nothing when the store cannot be read (the learner keeps what it has)."""
+        if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
+            return
+        counts = self.noise_counts()
+        for item in list(self._queue):  # (a copy: the loop's thread appends meanwhile)
+            if isinstance(item, NoiseSample):
+                fields = counts.setdefault(item.route, {})
+                for name in item.fields:
+                    fields[name] = fields.get(name, 0) + 1
+        on_noise(counts)
+
     def reset(self, route: str, *, noise: bool = False) -> int:
         """Forget ``route``'s evidence (counts, differing fields, latency, examples, drops), and
-        with ``noise`` the noise learned for it; returns how many comparisons it had. Results
-        still in a proxy's writer (a fraction of a second's) may arrive after it."""
+        with ``noise`` the noise learned for it; returns how many comparisons it had. Copies a
+        proxy had queued or in flight when it ran (a lane's worth per replica) are counted
+        after it: reset once the fixed service is deployed. :class:`LookupError` when nothing
+        is stored for ``route`` (a mistyped name), :class:`FileNotFoundError` when the SQLite
+        store does not exist (a mistyped path), and nothing is created then."""
+        if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
+            raise FileNotFoundError(f"no store at {_sql.sqlite_path(self.url, self.path_default)}")
         with self._lock:
             db = self._connect()
             with db.transaction():
-                return reset_route(db, route, noise=noise)
+                found = reset_route(db, route, noise=noise)
+        if found is None:
+            known = ", ".join(r.route for r in self.snapshot().routes) or "none"
+            raise LookupError(f"nothing is stored for route {route!r} (routes stored: {known})")
+        return found
 
     def noise_counts(self) -> dict[str, dict[str, int]]:
         """Per route, how many primary-vs-primary comparisons each field differed in (every

@@ -230,3 +230,9 @@ def test_shadow_reset_forgets_a_routes_evidence(tmp_path: Path) -> None:
 
     unusable = strangler("shadow", "reset", "products", "--store", "mysql://nowhere/x")
     assert unusable.returncode == 2 and "cannot write the store" in unusable.stderr
+    again = strangler("shadow", "reset", "products", "--store", url)  # nothing left
+    assert again.returncode == 2 and "nothing is stored for route 'products'" in again.stderr
+    missing = tmp_path / "typo.sqlite3"
+    mistyped = strangler("shadow", "reset", "products", "--store", f"sqlite:///{missing}")
+    assert mistyped.returncode == 2 and "no store at" in mistyped.stderr
+    assert not missing.exists()  # nothing created

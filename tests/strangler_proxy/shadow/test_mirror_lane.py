@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from multidict import CIMultiDict
 
+from strangler_proxy import mirror as mirror_module
 from strangler_proxy.mirror import Mirror, ShadowJob
 from strangler_proxy.model import MatchSpec, Mode, Route, ShadowSpec
 from strangler_proxy.shadow import (
@@ -23,6 +25,7 @@ from strangler_proxy.shadow import (
     ShadowMetrics,
     ShadowStore,
     _batch,
+    _types,
     open_store,
 )
 from strangler_proxy.shadow._fakes import json_side, make_result
@@ -220,11 +223,18 @@ def test_a_compressed_answer_is_compared_decoded(
 
 
 def test_a_large_compressed_answer_is_decoded_off_the_loop_and_compared(
-    upstream: FakeUpstreamProcess, tmp_path: Path
+    upstream: FakeUpstreamProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The monolith's answer as sent: 200,000 bytes gzip-coded without compression (over the
     size decoded on the loop itself, so a worker thread inflates it); the service's the same
     bytes plain: a match. A byte changed: a mismatch."""
+    threads: list[str] = []
+
+    def decoded_body(body: bytes, coding: str | None, limit: int | None = None) -> bytes:
+        threads.append(threading.current_thread().name)
+        return _types.decoded_body(body, coding, limit)
+
+    monkeypatch.setattr(mirror_module, "decoded_body", decoded_body)
     body = b"x" * 200_000
     results = []
     for primary_body in (body, body[:-1] + b"y"):
@@ -237,6 +247,7 @@ def test_a_large_compressed_answer_is_decoded_off_the_loop_and_compared(
         metrics = _mirror_run(tmp_path, job)
         results.append((metrics.value("matched", "lane"), metrics.value("mismatched", "lane")))
     assert results == [(1, 0), (0, 1)]
+    assert len(threads) == 2 and threading.main_thread().name not in threads
 
 
 def test_a_decoded_body_stops_past_its_limit() -> None:

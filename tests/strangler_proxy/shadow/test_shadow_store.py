@@ -247,9 +247,10 @@ def test_replicas_writing_routes_in_opposite_orders_never_deadlock(
 
 
 def test_reset_forgets_one_routes_evidence_and_keeps_its_noise(make_store: StoreFactory) -> None:
-    store = make_store()
+    store = make_store(examples_per_field=2)
     for n in range(3):
         store.record(mismatch(n, route="fixed"))
+    store.record_dropped("fixed", 2)
     store.record(mismatch(9, route="other"))
     store.record_noise(NoiseSample("fixed", ("$.updated_at",), T0))
     store.flush()
@@ -261,8 +262,15 @@ def test_reset_forgets_one_routes_evidence_and_keeps_its_noise(make_store: Store
     }
     assert {row[0] for row in snap.latency} == {"other"}
     assert store.noise_counts() == {"fixed": {"$.updated_at": 1}}  # kept: the monolith's
+    assert snap.dropped_for("fixed") == 0 and [s[0] for s in snap.signatures] == ["other"]
     assert store.reset("fixed", noise=True) == 0
     assert store.noise_counts() == {}
+    with pytest.raises(LookupError, match=r"'fixed' \(routes stored: other\)"):
+        store.reset("fixed")  # nothing left: a mistyped name is not taken for success
+    # the route starts afresh: its reservoir too, so a new mismatch is kept as an example
+    store.record(mismatch(10, route="fixed"))
+    store.flush()
+    assert [e.request_id for e in store.snapshot("fixed").examples] == ["req-10"]
 
 
 def test_expiry_skips_the_rows_another_writer_holds(pg_url: str, tmp_path: Path) -> None:

@@ -567,6 +567,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--bare", action="store_true", help="add a bare aiohttp proxy")
     parser.add_argument(
+        "--django-path",
+        default="/api/products/7/",
+        metavar="PATH",
+        help="the monolith's endpoint in the django group (/api/products/7/; "
+        "/api/products/?page=2 is a heavier one)",
+    )
+    parser.add_argument(
         "--reuse-port",
         action="store_true",
         help="the monolith's gunicorn workers each listen on their own socket "
@@ -621,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{os.environ.get('GUNICORN_THREADS', '4')}"
                     + (", reuse_port" if args.reuse_port else "")
                 )
-                groups.append((f"django monolith ({gthread})", "/api/products/7/"))
+                groups.append((f"django monolith ({gthread})", args.django_path))
             if args.only in (None, "shadow"):
                 groups.append(("shadow cost (fast upstream)", "/api/products/7/"))
             if args.only in (None, "shadow-django"):

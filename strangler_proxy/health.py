@@ -2,9 +2,12 @@
 ``interval`` seconds; ``unhealthy_threshold`` failed checks in a row take it out of the pool,
 ``healthy_threshold`` passing checks in a row bring it back. A check passes on a 2xx answer
 within ``timeout``. The set of checked upstreams follows the active table across reloads.
-``on_healthy(upstream)`` is called when an instance recovers: it is healthy again, or it passes
-after failed checks (the proxy lets an open circuit breaker try the upstream again then; a
-check that passed all along says nothing about the requests that opened the breaker).
+``on_healthy(upstream)`` is called when an instance recovers: after a failed check, it passes
+``healthy_threshold`` checks in a row (the proxy lets an open circuit breaker try the upstream
+again then; a check that passed all along says nothing about the requests that opened the
+breaker). An upstream with an instance that failed its last check is checked every second
+(:data:`FAILING_INTERVAL`) until it recovers, and :meth:`HealthChecker.check_soon` checks one
+in the next round (the proxy calls it when the upstream's breaker opens).
 
     checker = HealthChecker(session, lambda: [(name, pool, spec), ...])
     checker.start()
@@ -32,12 +35,18 @@ log = logging.getLogger("strangler.health")
 Targets = Callable[[], Sequence[tuple[str, Pool, HealthSpec]]]
 
 
+# how often an upstream with an instance that failed its last check is checked (at most): its
+# recovery is seen within a second, not a whole interval later
+FAILING_INTERVAL = 1.0
+
+
 class _Track:
-    __slots__ = ("fails", "passes")
+    __slots__ = ("failed", "fails", "passes")
 
     def __init__(self) -> None:
         self.passes = 0
         self.fails = 0
+        self.failed = False  # a check failed since the instance last recovered
 
 
 class HealthChecker:
@@ -52,7 +61,7 @@ class HealthChecker:
     ) -> None:
         self.session = session
         self.targets = targets
-        self.on_healthy = on_healthy  # told the upstream's name after a check of a healthy one
+        self.on_healthy = on_healthy  # told the upstream's name when an instance recovers
         self.clock = clock
         self.tick = tick
         self._tracks: dict[tuple[str, str], _Track] = {}
@@ -74,32 +83,44 @@ class HealthChecker:
         self.checks += 1
         track = self._tracks.setdefault((upstream, inst.url), _Track())
         if ok:
-            failing = track.fails > 0  # (a failed check since the last pass)
             track.passes, track.fails = track.passes + 1, 0
-            recovered = False
             if not inst.healthy and track.passes >= spec.healthy_threshold:
-                inst.healthy = recovered = True
+                inst.healthy = True
                 log.info("%s %s is healthy again", upstream, inst.url)
-            elif inst.healthy and failing:
-                recovered = True  # it failed a check or more, not enough to be taken out
-            if recovered and self.on_healthy is not None:
-                self.on_healthy(upstream)
+            if track.failed and track.passes >= spec.healthy_threshold:
+                track.failed = False  # recovered: healthy again, or passing again in a row
+                if self.on_healthy is not None:
+                    self.on_healthy(upstream)
         else:
-            track.fails, track.passes = track.fails + 1, 0
+            track.fails, track.passes, track.failed = track.fails + 1, 0, True
+            soon = self.clock() + min(spec.interval, FAILING_INTERVAL)
+            if self._due.get(upstream, soon) > soon:  # (its round set the usual interval)
+                self._due[upstream] = soon
             if inst.healthy and track.fails >= spec.unhealthy_threshold:
                 inst.healthy = False
                 log.warning("%s %s failed %d health checks", upstream, inst.url, track.fails)
         return ok
 
+    def check_soon(self, upstream: str) -> None:
+        """Check ``upstream`` in the next round, whatever its interval (its circuit breaker
+        just opened: a check now sees the outage, so its end is seen too)."""
+        self._due.pop(upstream, None)
+
     async def round(self) -> None:
-        """Check the instances of every upstream whose interval has passed, concurrently."""
+        """Check the instances of every upstream whose interval has passed, concurrently; an
+        upstream with an instance that failed its last check, every :data:`FAILING_INTERVAL`."""
         now = self.clock()
         jobs = []
         for name, pool, spec in self.targets():
             if self._due.get(name, 0.0) > now:
                 continue
-            self._due[name] = now + spec.interval
-            jobs += [self.check(name, inst, spec) for inst in list(pool.instances)]
+            instances = list(pool.instances)
+            failing = any(
+                (t := self._tracks.get((name, i.url))) is not None and t.failed for i in instances
+            )
+            interval = min(spec.interval, FAILING_INTERVAL) if failing else spec.interval
+            self._due[name] = now + interval
+            jobs += [self.check(name, inst, spec) for inst in instances]
         if jobs:
             await asyncio.gather(*jobs)
 

@@ -141,6 +141,7 @@ class ProxyServer:
         self.health = HealthChecker(
             self._session, self._health_targets, on_healthy=self._upstream_healthy
         )
+        self.holder.runtimes.breaker_opened = self.health.check_soon
         self.health.start()
         token = os.environ.get(self.table.settings.registry_token_env) or None
         self.registry = ServiceRegistry(self.holder.runtimes, token)

@@ -34,6 +34,7 @@ RETRY_FLOOR = 3.0
 
 class UpstreamRuntime:
     __slots__ = (
+        "_opened",
         "_timeouts",
         "breaker",
         "ejections",
@@ -45,8 +46,14 @@ class UpstreamRuntime:
         "upstream",
     )
 
-    def __init__(self, upstream: Upstream, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        clock: Callable[[], float],
+        opened: Callable[[str], None] | None = None,
+    ) -> None:
         self.upstream = upstream
+        self._opened = opened  # told the upstream's name when its breaker opens
         self.ejections = 0
         self.pool = Pool(
             upstream.instances,
@@ -84,6 +91,8 @@ class UpstreamRuntime:
 
     def _breaker_moved(self, old: BreakerState, new: BreakerState) -> None:
         log.warning("%s: circuit breaker %s → %s", self.upstream.name, old.value, new.value)
+        if new is BreakerState.OPEN and self._opened is not None:
+            self._opened(self.upstream.name)
 
     def configure(self, upstream: Upstream) -> None:
         """Apply a reloaded table's settings, keeping what was learned."""
@@ -137,13 +146,19 @@ class Runtimes:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.by_name: dict[str, UpstreamRuntime] = {}
+        # told an upstream's name when its breaker opens (the server: check its health now)
+        self.breaker_opened: Callable[[str], None] | None = None
+
+    def _opened(self, name: str) -> None:
+        if self.breaker_opened is not None:
+            self.breaker_opened(name)
 
     def configure(self, table: RoutingTable) -> dict[str, UpstreamRuntime]:
         current: dict[str, UpstreamRuntime] = {}
         for name, upstream in table.upstreams.items():
             rt = self.by_name.get(name)
             if rt is None:
-                rt = UpstreamRuntime(upstream, self.clock)
+                rt = UpstreamRuntime(upstream, self.clock, self._opened)
             else:
                 rt.configure(upstream)
             current[name] = rt

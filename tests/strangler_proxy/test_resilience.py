@@ -136,20 +136,26 @@ def test_an_open_breaker_tries_again_when_the_health_check_passes(
     tmp_path: Path, legacy: FakeUpstreamProcess
 ) -> None:
     # the only instance of the monolith stalls and fails its health checks (a restart); the
-    # breaker opens for 30 s, but the proxy serves again as soon as the monolith is healthy
+    # breaker opens for 30 s, but the proxy serves again as soon as the monolith is healthy.
+    # The checks' interval is 30 s too: the breaker's opening asks for a check at once (it
+    # fails), and a failing instance is checked every second until it passes
     with FakeUpstreamProcess("mono") as mono:
         text = table_yaml(
             {
                 "legacy": {
                     "instances": [mono.url],
                     "timeouts": {"connect": 1, "response": 0.3},
-                    "health": {"path": "/healthz", "interval": 0.2, "healthy_threshold": 1},
+                    "health": {"path": "/healthz", "interval": 30, "healthy_threshold": 1},
                     "breaker": {"window": 4, "minimum_calls": 4, "open_for": 30},
                 },
             },
             [],
         )
         with ProxyProcess.from_yaml(text, tmp_path) as proxy, httpx.Client(timeout=10) as client:
+
+            def checks() -> int:
+                return int(client.get(mono.url + "/__control/stats").json()["health_checks"])
+
             assert client.get(proxy.url + "/x").status_code == 200
             client.get(mono.url + "/__control/health?ok=0")
             client.get(mono.url + "/__control/delay?seconds=3")
@@ -158,6 +164,8 @@ def test_an_open_breaker_tries_again_when_the_health_check_passes(
             assert upstreams(proxy)["legacy"]["breaker"] == "open"
             r = client.get(proxy.url + "/x")
             assert r.status_code == 503 and r.headers["x-strangler-error"] == "circuit_open"
+            seen = checks()  # (with the first, at start)
+            wait_until(lambda: checks() > seen, what="a check while the monolith is down")
             client.get(mono.url + "/__control/delay?seconds=0")
             client.get(mono.url + "/__control/health?ok=1")
             wait_until(  # a health interval, then a trial request: well within open_for

@@ -31,8 +31,9 @@ API:
 * ``build_report(store, route: str | None, thresholds: Thresholds) -> Report``,
   ``render_text(report) -> str``, ``report_json(report) -> dict``,
   ``add_report_arguments(parser)``, ``run_report(args) -> int`` (0 pass, 1 fail, 2 not enough)
-* ``ShadowStore.reset(route, noise=False) -> int``, ``add_reset_arguments(parser)``,
-  ``run_reset(args) -> int``: forget a route's evidence (after the service was fixed)
+* ``ShadowStore.reset(route, noise=False) -> int`` (raises ``RouteNotStored``, ``StoreMissing``),
+  ``add_reset_arguments(parser)``, ``run_reset(args) -> int``: forget a route's evidence (after
+  the service was fixed)
 * ``export_mismatches(store, route, path, limit) -> int`` (a mitmproxy flow file, two flows per
   mismatch), ``replay(flow_paths, table, route, legacy_url, service_url) -> ReplayResult``,
   ``render_replay(result)``, ``replay_json(result)`` and their CLI halves

@@ -1,7 +1,8 @@
 """``strangler shadow report [ROUTE] [--store URL] [--json] [--min-samples N]
 [--min-match-rate X]``: exit 0 pass, 1 fail, 2 not enough data (the worst over routes).
 ``strangler shadow reset ROUTE [--store URL] [--noise]``: forget a route's evidence (after the
-service was fixed, so the report judges the new version); exit 0, 2 when the store is unusable.
+service was fixed, so the report judges the new version); exit 0, 2 when nothing is stored for
+the route, there is no store at that path, or the store is unusable.
 
 The lead wires it in ``cli.py``::
 
@@ -106,7 +107,7 @@ def add_reset_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_reset(args: argparse.Namespace) -> int:
-    from .store import open_store
+    from .store import RouteNotStored, StoreMissing, open_store
 
     try:
         store = open_store(args.store, DEFAULT_STORE_PATH)
@@ -114,7 +115,7 @@ def run_reset(args: argparse.Namespace) -> int:
             compared = store.reset(args.route, noise=args.noise)
         finally:
             store.close()
-    except (LookupError, FileNotFoundError) as err:  # a mistyped route or path: nothing done
+    except (RouteNotStored, StoreMissing) as err:  # a mistyped route or path: nothing done
         print(f"strangler shadow reset: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # one boundary: a store we cannot write is a usage problem

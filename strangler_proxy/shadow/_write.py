@@ -189,14 +189,12 @@ _EVIDENCE = (
 
 def reset_route(db: Driver, route: str, *, noise: bool) -> int | None:
     """Delete ``route``'s rows (its learned noise only with ``noise``), in the caller's
-    transaction; how many comparisons the route had, None when nothing was stored for it."""
+    transaction; how many comparisons the route had. None, and nothing deleted, when nothing
+    was stored for it."""
+    tables = [t for t in _EVIDENCE if noise or t != "shadow_noise"]
+    if not any(db.execute(f"SELECT 1 FROM {t} WHERE route = ? LIMIT 1", (route,)) for t in tables):
+        return None
     rows = db.execute("SELECT compared FROM shadow_routes WHERE route = ?", (route,))
-    compared = int(str(rows[0][0])) if rows else 0
-    found = bool(rows)
-    for table in _EVIDENCE:
-        if table == "shadow_noise" and not noise:
-            continue
-        if not found:
-            found = bool(db.execute(f"SELECT 1 FROM {table} WHERE route = ? LIMIT 1", (route,)))
+    for table in tables:
         db.execute(f"DELETE FROM {table} WHERE route = ?", (route,))
-    return compared if found else None
+    return int(str(rows[0][0])) if rows else 0

@@ -43,11 +43,19 @@ from ._types import NoiseSample, ShadowResult, Verdict
 from ._write import ExamplePolicy, apply_batch, expire_examples, reset_route
 from .metrics import ShadowMetrics
 
-__all__ = ["ShadowStore", "open_store"]
+__all__ = ["RouteNotStored", "ShadowStore", "StoreMissing", "open_store"]
 
 log = logging.getLogger("strangler.shadow.store")
 EXPIRY_EVERY = 60.0  # seconds between two sweeps of the expired examples of every field
 Item = ShadowResult | NoiseSample
+
+
+class RouteNotStored(LookupError):
+    """``reset``: nothing is stored for that route."""
+
+
+class StoreMissing(FileNotFoundError):
+    """``reset``: there is no SQLite store at that path."""
 
 
 class ShadowStore:
@@ -241,7 +249,7 @@ class ShadowStore:
         if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
             return
         counts = self.noise_counts()
-        for item in list(self._queue):  # (a copy: the loop's thread appends meanwhile)
+        for item in self._queue.copy():  # (one C call: the loop's thread appends meanwhile)
             if isinstance(item, NoiseSample):
                 fields = counts.setdefault(item.route, {})
                 for name in item.fields:
@@ -252,18 +260,21 @@ class ShadowStore:
         """Forget ``route``'s evidence (counts, differing fields, latency, examples, drops), and
         with ``noise`` the noise learned for it; returns how many comparisons it had. Copies a
         proxy had queued or in flight when it ran (a lane's worth per replica) are counted
-        after it: reset once the fixed service is deployed. :class:`LookupError` when nothing
-        is stored for ``route`` (a mistyped name), :class:`FileNotFoundError` when the SQLite
-        store does not exist (a mistyped path), and nothing is created then."""
+        after it: reset once the fixed service is deployed. :class:`RouteNotStored` when nothing
+        is stored for ``route`` (a mistyped name), :class:`StoreMissing` when the SQLite store
+        does not exist (a mistyped path; nothing is created)."""
         if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
-            raise FileNotFoundError(f"no store at {_sql.sqlite_path(self.url, self.path_default)}")
+            raise StoreMissing(f"no store at {_sql.sqlite_path(self.url, self.path_default)}")
         with self._lock:
             db = self._connect()
             with db.transaction():
                 found = reset_route(db, route, noise=noise)
-        if found is None:
-            known = ", ".join(r.route for r in self.snapshot().routes) or "none"
-            raise LookupError(f"nothing is stored for route {route!r} (routes stored: {known})")
+            if found is None:
+                rows = db.execute("SELECT route FROM shadow_routes ORDER BY route")
+                known = ", ".join(str(r[0]) for r in rows) or "none"
+                raise RouteNotStored(
+                    f"nothing is stored for route {route!r} (routes stored: {known})"
+                )
         return found
 
     def noise_counts(self) -> dict[str, dict[str, int]]:

@@ -296,3 +296,16 @@ def test_expiry_skips_the_rows_another_writer_holds(pg_url: str, tmp_path: Path)
     finally:
         other.close()
         store.close()
+
+
+def test_the_noise_refresh_adds_the_samples_not_written_yet(tmp_path: Path) -> None:
+    store = open_store(None, tmp_path / "s.sqlite3")
+    got: list[dict[str, dict[str, int]]] = []
+    store._refresh_noise(got.append)  # no store yet: the learner keeps what it has
+    assert got == [] and not (tmp_path / "s.sqlite3").exists()
+    store.record_noise(NoiseSample("r", ("$.a",), T0))
+    store.flush()
+    store.record_noise(NoiseSample("r", ("$.a", "$.b"), T0))  # still queued
+    store._refresh_noise(got.append)
+    assert got == [{"r": {"$.a": 2, "$.b": 1}}]
+    store.close()

@@ -4,6 +4,7 @@ and the metrics and log lines that show it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -132,83 +133,77 @@ def test_breaker_opens_falls_back_and_closes_after_recovery(
             assert 'strangler_fallbacks_total{route="flaky",reason="circuit_open"}' in metrics
 
 
-def test_an_open_breaker_tries_again_when_the_health_check_passes(
-    tmp_path: Path, legacy: FakeUpstreamProcess
-) -> None:
+@contextlib.contextmanager
+def _lone_monolith(
+    tmp_path: Path, interval: float
+) -> Iterator[tuple[FakeUpstreamProcess, ProxyProcess, httpx.Client]]:
+    """The proxy in front of one monolith instance with health checks every ``interval`` s and
+    a breaker that opens on 3 timeouts in 4 calls for 30 s; the monolith is made to stall."""
+    with FakeUpstreamProcess("mono") as mono:
+        text = table_yaml(
+            {
+                "legacy": {
+                    "instances": [mono.url],
+                    "timeouts": {"connect": 1, "response": 0.3},
+                    "health": {"path": "/healthz", "interval": interval, "healthy_threshold": 1},
+                    "breaker": {"window": 4, "minimum_calls": 4, "open_for": 30},
+                },
+            },
+            [],
+        )
+        with ProxyProcess.from_yaml(text, tmp_path) as proxy, httpx.Client(timeout=10) as client:
+            assert client.get(proxy.url + "/x").status_code == 200
+            client.get(mono.url + "/__control/delay?seconds=3")
+            yield mono, proxy, client
+
+
+def _open_the_breaker(proxy: ProxyProcess, client: httpx.Client) -> None:
+    assert [client.get(proxy.url + "/x").status_code for _ in range(3)] == [504] * 3
+    assert upstreams(proxy)["legacy"]["breaker"] == "open"
+    r = client.get(proxy.url + "/x")
+    assert r.status_code == 503 and r.headers["x-strangler-error"] == "circuit_open"
+
+
+def _health_checks(client: httpx.Client, mono: FakeUpstreamProcess) -> int:
+    return int(client.get(mono.url + "/__control/stats").json()["health_checks"])
+
+
+def test_an_open_breaker_tries_again_when_the_health_check_passes(tmp_path: Path) -> None:
     # the only instance of the monolith stalls and fails its health checks (a restart); the
     # breaker opens for 30 s, but the proxy serves again as soon as the monolith is healthy.
     # The checks' interval is 30 s too: the breaker's opening asks for a check at once (it
     # fails), and a failing instance is checked every second until it passes
-    with FakeUpstreamProcess("mono") as mono:
-        text = table_yaml(
-            {
-                "legacy": {
-                    "instances": [mono.url],
-                    "timeouts": {"connect": 1, "response": 0.3},
-                    "health": {"path": "/healthz", "interval": 30, "healthy_threshold": 1},
-                    "breaker": {"window": 4, "minimum_calls": 4, "open_for": 30},
-                },
-            },
-            [],
+    with _lone_monolith(tmp_path, interval=30) as (mono, proxy, client):
+        client.get(mono.url + "/__control/health?ok=0")
+        _open_the_breaker(proxy, client)
+        seen = _health_checks(client, mono)  # (with the first, at start)
+        wait_until(
+            lambda: _health_checks(client, mono) > seen, what="a check while the monolith is down"
         )
-        with ProxyProcess.from_yaml(text, tmp_path) as proxy, httpx.Client(timeout=10) as client:
-
-            def checks() -> int:
-                return int(client.get(mono.url + "/__control/stats").json()["health_checks"])
-
-            assert client.get(proxy.url + "/x").status_code == 200
-            client.get(mono.url + "/__control/health?ok=0")
-            client.get(mono.url + "/__control/delay?seconds=3")
-            statuses = [client.get(proxy.url + "/x").status_code for _ in range(3)]
-            assert statuses == [504] * 3
-            assert upstreams(proxy)["legacy"]["breaker"] == "open"
-            r = client.get(proxy.url + "/x")
-            assert r.status_code == 503 and r.headers["x-strangler-error"] == "circuit_open"
-            seen = checks()  # (with the first, at start)
-            wait_until(lambda: checks() > seen, what="a check while the monolith is down")
-            client.get(mono.url + "/__control/delay?seconds=0")
-            client.get(mono.url + "/__control/health?ok=1")
-            wait_until(  # a health interval, then a trial request: well within open_for
-                lambda: client.get(proxy.url + "/x").status_code == 200,
-                timeout=10,
-                what="the proxy to serve again",
-            )
-            assert [client.get(proxy.url + "/x").status_code for _ in range(2)] == [200, 200]
-            assert upstreams(proxy)["legacy"]["breaker"] == "closed"  # 3 trials passed
+        client.get(mono.url + "/__control/delay?seconds=0")
+        client.get(mono.url + "/__control/health?ok=1")
+        wait_until(  # a second at most, then a trial request: well within open_for
+            lambda: client.get(proxy.url + "/x").status_code == 200,
+            timeout=10,
+            what="the proxy to serve again",
+        )
+        assert [client.get(proxy.url + "/x").status_code for _ in range(2)] == [200, 200]
+        assert upstreams(proxy)["legacy"]["breaker"] == "closed"  # 3 trials passed
 
 
-def test_a_health_check_that_passed_all_along_does_not_shorten_open_for(
-    tmp_path: Path, legacy: FakeUpstreamProcess
-) -> None:
+def test_a_health_check_that_passed_all_along_does_not_shorten_open_for(tmp_path: Path) -> None:
     # the monolith's requests time out while its /healthz answers: the breaker that opened on
     # the requests stays open; passing checks are no news of the requests getting better
-    with FakeUpstreamProcess("mono") as mono:
-        text = table_yaml(
-            {
-                "legacy": {
-                    "instances": [mono.url],
-                    "timeouts": {"connect": 1, "response": 0.3},
-                    "health": {"path": "/healthz", "interval": 0.2, "healthy_threshold": 1},
-                    "breaker": {"window": 4, "minimum_calls": 4, "open_for": 30},
-                },
-            },
-            [],
+    with _lone_monolith(tmp_path, interval=0.2) as (mono, proxy, client):
+        _open_the_breaker(proxy, client)
+        seen = _health_checks(client, mono)
+        wait_until(
+            lambda: _health_checks(client, mono) >= seen + 3,
+            what="three more passing health checks",
         )
-        with ProxyProcess.from_yaml(text, tmp_path) as proxy, httpx.Client(timeout=10) as client:
-
-            def checks() -> int:
-                return int(client.get(mono.url + "/__control/stats").json()["health_checks"])
-
-            assert client.get(proxy.url + "/x").status_code == 200
-            client.get(mono.url + "/__control/delay?seconds=3")
-            assert [client.get(proxy.url + "/x").status_code for _ in range(3)] == [504] * 3
-            assert upstreams(proxy)["legacy"]["breaker"] == "open"
-            seen = checks()
-            wait_until(lambda: checks() >= seen + 3, what="three more passing health checks")
-            assert upstreams(proxy)["legacy"]["breaker"] == "open"
-            r = client.get(proxy.url + "/x")
-            assert r.status_code == 503 and r.headers["x-strangler-error"] == "circuit_open"
-            client.get(mono.url + "/__control/delay?seconds=0")
+        assert upstreams(proxy)["legacy"]["breaker"] == "open"
+        r = client.get(proxy.url + "/x")
+        assert r.status_code == 503 and r.headers["x-strangler-error"] == "circuit_open"
 
 
 def test_health_checks_take_an_instance_out_and_back(

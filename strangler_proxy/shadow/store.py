@@ -236,9 +236,15 @@ class ShadowStore:
         except Exception:
             log.exception("shadow store: deleting expired examples failed (tried again later)")
 
+    def _no_store_yet(self) -> bool:
+        """A SQLite store whose file does not exist: reads find nothing, and create nothing."""
+        return (
+            _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists()
+        )
+
     def snapshot(self, route: str | None = None) -> Snapshot:
         """Everything stored (for ``route``, or all routes); empty if there is no store yet."""
-        if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
+        if self._no_store_yet():
             return Snapshot()
         with self._lock:
             return read_snapshot(self._connect(), route, self._clock(), self.example_ttl)
@@ -246,9 +252,10 @@ class ShadowStore:
     def _refresh_noise(self, on_noise: Callable[[dict[str, dict[str, int]]], None]) -> None:
         """Hand the stored noise counts, plus the samples still waiting to be written, to
         ``on_noise``; nothing when the store cannot be read (the learner keeps what it has)."""
-        if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
+        if self._no_store_yet():
             return
-        counts = self.noise_counts()
+        with self._lock:
+            counts = read_noise_counts(self._connect())
         for item in self._queue.copy():  # (one C call: the loop's thread appends meanwhile)
             if isinstance(item, NoiseSample):
                 fields = counts.setdefault(item.route, {})
@@ -263,7 +270,7 @@ class ShadowStore:
         after it: reset once the fixed service is deployed. :class:`RouteNotStored` when nothing
         is stored for ``route`` (a mistyped name), :class:`StoreMissing` when the SQLite store
         does not exist (a mistyped path; nothing is created)."""
-        if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
+        if self._no_store_yet():
             raise StoreMissing(f"no store at {_sql.sqlite_path(self.url, self.path_default)}")
         with self._lock:
             db = self._connect()
@@ -280,7 +287,7 @@ class ShadowStore:
     def noise_counts(self) -> dict[str, dict[str, int]]:
         """Per route, how many primary-vs-primary comparisons each field differed in (every
         replica's and every earlier run's): what a fresh :class:`.NoiseLearner` starts from."""
-        if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
+        if self._no_store_yet():
             return {}
         with self._lock:
             return read_noise_counts(self._connect())
@@ -293,7 +300,7 @@ class ShadowStore:
         :func:`._batch.example_payload` wrote: method, target, request headers, both sides'
         status, headers and body (redacted, cut at ``max_body``) and the differences.
         """
-        if _sql.is_sqlite(self.url) and not _sql.sqlite_path(self.url, self.path_default).exists():
+        if self._no_store_yet():
             return []
         with self._lock:
             rows = self._connect().execute(

@@ -93,12 +93,13 @@ class HealthChecker:
                     self.on_healthy(upstream)
         else:
             track.fails, track.passes, track.failed = track.fails + 1, 0, True
-            soon = self.clock() + min(spec.interval, FAILING_INTERVAL)
-            if self._due.get(upstream, soon) > soon:  # (its round set the usual interval)
-                self._due[upstream] = soon
             if inst.healthy and track.fails >= spec.unhealthy_threshold:
                 inst.healthy = False
                 log.warning("%s %s failed %d health checks", upstream, inst.url, track.fails)
+        if track.failed:  # until it recovers: sooner than the interval its round set
+            soon = self.clock() + min(spec.interval, FAILING_INTERVAL)
+            if self._due.get(upstream, soon) > soon:
+                self._due[upstream] = soon
         return ok
 
     def check_soon(self, upstream: str) -> None:
@@ -114,13 +115,8 @@ class HealthChecker:
         for name, pool, spec in self.targets():
             if self._due.get(name, 0.0) > now:
                 continue
-            instances = list(pool.instances)
-            failing = any(
-                (t := self._tracks.get((name, i.url))) is not None and t.failed for i in instances
-            )
-            interval = min(spec.interval, FAILING_INTERVAL) if failing else spec.interval
-            self._due[name] = now + interval
-            jobs += [self.check(name, inst, spec) for inst in instances]
+            self._due[name] = now + spec.interval  # (a check of a failing instance: sooner)
+            jobs += [self.check(name, inst, spec) for inst in list(pool.instances)]
         if jobs:
             await asyncio.gather(*jobs)
 
